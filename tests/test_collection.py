@@ -1,0 +1,52 @@
+"""The collection builds into a clean artifact, and the spec checker works."""
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import check_specs  # noqa: E402
+
+
+def test_collection_builds_clean(tmp_path):
+    galaxy = Path(sys.executable).parent / "ansible-galaxy"
+    subprocess.run(
+        [str(galaxy), "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    artifact = next(tmp_path.glob("mlops-mlflow-*.tar.gz"))
+    names = tarfile.open(artifact).getnames()
+    assert "roles/python/tasks/main.yml" in names
+    assert "meta/runtime.yml" in names
+    for banned in ("molecule/", "tests/", "inventories/", ".ci/", ".venv/", "build/", ".collections/"):
+        assert not any(n.startswith(banned) for n in names), banned
+    assert artifact.stat().st_size < 1_000_000
+
+
+def test_all_roles_have_matching_specs():
+    roles = sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir())
+    assert roles
+    problems = [p for r in roles for p in check_specs.check_role(r)]
+    assert problems == []
+
+
+def test_spec_checker_reports_a_mismatch(tmp_path):
+    role = tmp_path / "demo"
+    (role / "defaults").mkdir(parents=True)
+    (role / "meta").mkdir()
+    (role / "defaults" / "main.yml").write_text("demo_a: 1\ndemo_b: x\nother: 2\n")
+    (role / "meta" / "argument_specs.yml").write_text(
+        "argument_specs:\n  main:\n    options:\n"
+        "      demo_a: {type: int, default: 2, description: a}\n"
+        "      demo_c: {type: str, description: c}\n"
+    )
+    problems = check_specs.check_role(role)
+    text = "\n".join(problems)
+    assert "demo_b is in defaults/main.yml but not in meta/argument_specs.yml" in text
+    assert "demo_c is in meta/argument_specs.yml but not in defaults/main.yml" in text
+    assert "demo_a defaults to 1" in text
+    assert "other does not start with 'demo_'" in text
