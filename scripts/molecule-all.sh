@@ -12,6 +12,9 @@ if [ "$#" -eq 0 ]; then
 else
   scenarios=("$@")
 fi
+# A random value the scenarios put inside their secrets: it must not appear
+# anywhere in a scenario's output (converge runs with --diff).
+export MOLECULE_SECRET_CANARY="${MOLECULE_SECRET_CANARY:-mlops-canary-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')}"
 passed=0
 failed=0
 failed_names=()
@@ -19,13 +22,22 @@ for s in "${scenarios[@]}"; do
   start=$(date +%s)
   if molecule test -s "$s" >"$logdir/$s.log" 2>&1; then
     result=PASSED
+  else
+    result=FAILED
+  fi
+  if grep -q -- "$MOLECULE_SECRET_CANARY" "$logdir/$s.log"; then
+    echo "$s: a secret (the canary value) appears in the scenario's output:"
+    grep -n -- "$MOLECULE_SECRET_CANARY" "$logdir/$s.log" | sed "s/$MOLECULE_SECRET_CANARY/<canary>/g" | head -n 20
+    result=FAILED
+  fi
+  if [ "$result" = PASSED ]; then
     passed=$((passed + 1))
   else
     result=FAILED
     failed=$((failed + 1))
     failed_names+=("$s")
     echo "---- last 120 lines of $logdir/$s.log ----"
-    tail -n 120 "$logdir/$s.log"
+    tail -n 120 "$logdir/$s.log" | sed "s/$MOLECULE_SECRET_CANARY/<canary>/g"
     echo "---- end of $s ----"
   fi
   printf 'molecule %-24s %s in %ss\n' "$s" "$result" "$(($(date +%s) - start))"

@@ -1,0 +1,50 @@
+"""Helpers shared by the benchmark scripts: run commands, time them, create
+and remove containers through the project's own local_infra role."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ENV = dict(
+    os.environ,
+    ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+    ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+    ANSIBLE_FORCE_COLOR="0",
+    PY_COLORS="0",
+)
+
+
+def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, env=ENV, cwd=ROOT, capture_output=True, text=True, check=False, **kwargs)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"failed: {' '.join(argv[:6])} ... (rc={proc.returncode})")
+    return proc
+
+
+def timed(argv: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.monotonic()
+    proc = run(argv, **kwargs)
+    return time.monotonic() - start, proc
+
+
+def playbook(path: str, *args: str) -> list[str]:
+    return [str(BIN / "ansible-playbook"), str(ROOT / path), *args]
+
+
+def container(name: str, state: str = "present") -> None:
+    run(playbook("benchmarks/playbooks/create.yml", "-e", f"bench_name={name}", "-e", f"bench_state={state}"))
+
+
+def changed_count(output: str) -> int:
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", output))
+
+
+def ca_bundle() -> str:
+    return os.environ.get("PIP_CERT") or os.environ.get("REQUESTS_CA_BUNDLE") or ""

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Cold converge of the `server` role vs. the floor, and the idempotent re-run.
+
+  floor    fresh base container: apt-get install python3-venv, python3 -m venv,
+           pip install mlflow==<pinned> (an empty pip cache)
+  converge fresh base container: the whole `server` role (python role, user,
+           venv with the same MLflow, env file, systemd unit, health wait),
+           an empty pip cache too
+  rerun    the same converge again (nothing to change)
+
+Prints the three timings and the ratio converge/floor (goal <= 1.5; re-run
+goal <= 15 s with changed=0)."""
+from __future__ import annotations
+
+import yaml
+
+from _common import ROOT, ca_bundle, changed_count, container, playbook, run, timed
+
+VERSION = yaml.safe_load((ROOT / "roles/server/defaults/main.yml").read_text())["server_mlflow_version"]
+FLOOR, CONVERGE = "bench-floor", "bench-converge"
+
+
+def floor_seconds() -> float:
+    container(FLOOR)
+    env_cert = ""
+    if ca_bundle():
+        run(["docker", "cp", ca_bundle(), f"{FLOOR}:/usr/local/share/bench-ca.pem"])
+        env_cert = "PIP_CERT=/usr/local/share/bench-ca.pem "
+    script = (
+        "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "
+        "apt-get install -y -qq python3-venv >/dev/null; python3 -m venv /opt/floor; "
+        f"{env_cert}/opt/floor/bin/pip install -q --no-cache-dir mlflow=={VERSION}"
+    )
+    seconds, _ = timed(["docker", "exec", FLOOR, "sh", "-c", script])
+    return seconds
+
+
+def converge() -> tuple[float, float, int]:
+    container(CONVERGE)
+    args = ("-i", f"{CONVERGE},", "-c", "community.docker.docker", "-e", "ansible_python_interpreter=/usr/bin/python3")
+    cold, _ = timed(playbook("benchmarks/playbooks/server.yml", *args))
+    rerun, proc = timed(playbook("benchmarks/playbooks/server.yml", *args))
+    return cold, rerun, changed_count(proc.stdout)
+
+
+def main() -> None:
+    try:
+        floor = floor_seconds()
+        cold, rerun, changed = converge()
+    finally:
+        container(FLOOR, "absent")
+        container(CONVERGE, "absent")
+    print(f"MLflow {VERSION}")
+    print(f"floor (bare pip install in a fresh container): {floor:6.1f} s")
+    print(f"cold converge of the server role:               {cold:6.1f} s")
+    print(f"idempotent re-run:                              {rerun:6.1f} s (changed={changed})")
+    print(f"ratio cold converge / floor: {cold / floor:.2f} (goal <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""End-to-end check with the real MLflow client, run inside a test container
+(or on the host against a published port):
+
+    python mlflow_client_check.py [ARTIFACT_MB]
+
+Uses MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_USERNAME/PASSWORD when set).
+Creates an experiment, logs params, metrics, tags and an artifact of
+ARTIFACT_MB megabytes (default 10), reads everything back, downloads the
+artifact and compares its bytes. Prints one JSON line with the run id and
+what was checked; exits non-zero on any mismatch."""
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import uuid
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+
+def main():
+    size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    client = MlflowClient()
+    name = f"check-{uuid.uuid4().hex[:8]}"
+    experiment_id = client.create_experiment(name)
+    workdir = tempfile.mkdtemp(dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
+    payload = os.path.join(workdir, "payload.bin")
+    digest = hashlib.sha256()
+    with open(payload, "wb") as out:
+        for _ in range(size_mb):
+            chunk = os.urandom(1024 * 1024)
+            digest.update(chunk)
+            out.write(chunk)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params({"alpha": "0.5", "layers": "3"})
+        for step in range(5):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.set_tag("purpose", "molecule")
+        mlflow.log_artifact(payload, artifact_path="data")
+    fetched = client.get_run(run.info.run_id)
+    assert fetched.data.params == {"alpha": "0.5", "layers": "3"}, fetched.data.params
+    assert fetched.data.tags["purpose"] == "molecule"
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in history] == list(range(5)), history
+    found = client.search_runs([experiment_id], filter_string="params.alpha = '0.5'")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
+    downloaded = client.download_artifacts(run.info.run_id, "data/payload.bin", workdir + "/dl")
+    with open(downloaded, "rb") as stream:
+        got = hashlib.file_digest(stream, "sha256").hexdigest()
+    assert got == digest.hexdigest(), "artifact bytes differ"
+    print(json.dumps({"run_id": run.info.run_id, "experiment": name, "artifact_mb": size_mb, "sha256": got}))
+
+
+if __name__ == "__main__":
+    main()
