@@ -1,0 +1,75 @@
+"""Bad input to mlops.mlflow.nginx_proxy fails in preflight, naming the variable
+and the value, before anything is installed."""
+import pytest
+
+DEBIAN_FACTS = {
+    "os_family": "Debian",
+    "distribution": "Debian",
+    "distribution_major_version": "12",
+    "all_ipv6_addresses": [],
+}
+USERS = [{"name": "mlflow", "password": "a-long-enough-test-password"}]
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            {"nginx_proxy_tls_mode": "files"},
+            "nginx_proxy_tls_mode=files needs both nginx_proxy_tls_cert_path and nginx_proxy_tls_key_path",
+        ),
+        (
+            {"nginx_proxy_tls_mode": "files", "nginx_proxy_tls_cert_path": "/etc/ssl/certs/x.pem"},
+            "got nginx_proxy_tls_cert_path='/etc/ssl/certs/x.pem' and nginx_proxy_tls_key_path=''",
+        ),
+        ({"nginx_proxy_tls_mode": "acme"}, "nginx_proxy_tls_mode"),
+        ({"nginx_proxy_users": [{"password": "no-name-given"}]}, "entry 0 of nginx_proxy_users needs a name"),
+        ({"nginx_proxy_users": [{"name": "ali:ce"}]}, "got name='ali:ce'"),
+        ({"nginx_proxy_users": [{"name": "alice", "state": "disabled"}]}, "nginx_proxy_users"),
+        (
+            {"nginx_proxy_users": [{"name": "alice", "state": "absent"}]},
+            "nginx_proxy_users must hold at least one user with state present",
+        ),
+        ({"nginx_proxy_users": []}, "nginx_proxy_users must hold at least one user with state present"),
+        ({"nginx_proxy_server_names": ["mlflow example.com"]}, "nginx_proxy_server_names must be a non-empty list of host names"),
+        ({"nginx_proxy_server_names": ["https://mlflow.example.com"]}, "got [\"https://mlflow.example.com\"]"),
+        ({"nginx_proxy_upstream": "127.0.0.1:5000"}, "nginx_proxy_upstream must look like http://HOST:PORT"),
+        ({"nginx_proxy_upstream": "http://127.0.0.1:5000/mlflow"}, "got 'http://127.0.0.1:5000/mlflow'"),
+        ({"nginx_proxy_rate_limit": "fast"}, "nginx_proxy_rate_limit must be an nginx rate"),
+        ({"nginx_proxy_artifact_max_body_size": "5 GB"}, "nginx_proxy_artifact_max_body_size must be an nginx size"),
+        ({"nginx_proxy_https_port": 70000}, "nginx_proxy_https_port must be a port number"),
+        ({"nginx_proxy_blocked_locations": ["ajax-api/3.0/jobs"]}, "nginx_proxy_blocked_locations must be path prefixes"),
+    ],
+)
+def test_bad_input_fails_in_preflight(run_role, variables, expected):
+    result = run_role("nginx_proxy", dict({"nginx_proxy_users": USERS}, **variables), facts=DEBIAN_FACTS)
+    assert result.rc != 0, result.output
+    assert expected in result.output, result.output
+    # Nothing past preflight ran.
+    assert "Install nginx and passlib" not in result.output
+
+
+def test_passwords_stay_out_of_failure_messages(run_role):
+    users = [{"name": "alice", "password": "s3cret-in-a-bad-entry", "state": "gone"}]
+    result = run_role("nginx_proxy", {"nginx_proxy_users": users}, facts=DEBIAN_FACTS)
+    assert result.rc != 0, result.output
+    assert "s3cret-in-a-bad-entry" not in result.output
+
+
+def test_unsupported_os_family_fails_in_preflight(run_role):
+    facts = dict(DEBIAN_FACTS, os_family="Plan9", distribution="Plan9")
+    result = run_role("nginx_proxy", {"nginx_proxy_users": USERS}, facts=facts)
+    assert result.rc != 0, result.output
+    assert "ansible_facts['os_family']=Plan9" in result.output, result.output
+
+
+def test_good_input_passes_preflight(run_role):
+    variables = {
+        "nginx_proxy_users": USERS,
+        "nginx_proxy_tls_mode": "self_signed",
+        "nginx_proxy_server_names": ["mlflow.example.com", "*.mlflow.example.com"],
+        "nginx_proxy_upstream": "http://127.0.0.1:5000",
+    }
+    result = run_role("nginx_proxy", variables, facts=DEBIAN_FACTS)
+    # Past preflight, check mode reaches the install task.
+    assert "Install nginx and passlib" in result.output, result.output
