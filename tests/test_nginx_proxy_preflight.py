@@ -39,6 +39,8 @@ USERS = [{"name": "mlflow", "password": "a-long-enough-test-password"}]
         ({"nginx_proxy_artifact_max_body_size": "5 GB"}, "nginx_proxy_artifact_max_body_size must be an nginx size"),
         ({"nginx_proxy_https_port": 70000}, "nginx_proxy_https_port must be a port number"),
         ({"nginx_proxy_blocked_locations": ["ajax-api/3.0/jobs"]}, "nginx_proxy_blocked_locations must be path prefixes"),
+        ({"nginx_proxy_site_name": "../default"}, "got nginx_proxy_site_name='../default'"),
+        ({"nginx_proxy_auth_realm": 'My "MLflow"'}, "nginx_proxy_auth_realm plain text"),
     ],
 )
 def test_bad_input_fails_in_preflight(run_role, variables, expected):
