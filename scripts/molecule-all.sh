@@ -33,7 +33,7 @@ run_one() {
   echo "$result $(($(date +%s) - start))" >"$logdir/$s.result"
 }
 
-rm -f "$logdir"/*.result "$logdir"/*.leak
+for s in "${scenarios[@]}"; do rm -f "$logdir/$s.result" "$logdir/$s.leak"; done
 running=0
 for s in "${scenarios[@]}"; do
   if [ "$running" -ge "$jobs_max" ]; then
