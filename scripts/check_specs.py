@@ -11,6 +11,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Roles whose public variables may also carry a shorter prefix that users
+# know from the cloud (aws_region, gcp_project ...), besides <role>_.
+EXTRA_PREFIXES = {
+    "aws_infra": ("aws_",),
+    "gcp_infra": ("gcp_",),
+}
+
 
 def check_role(role: Path) -> list[str]:
     problems: list[str] = []
@@ -36,9 +43,11 @@ def check_role(role: Path) -> list[str]:
             )
         if not options[var].get("description"):
             problems.append(f"{name}: {var} has no description in meta/argument_specs.yml")
+    prefixes = (f"{name}_", *EXTRA_PREFIXES.get(name, ()))
     for var in sorted(set(defaults) | set(options)):
-        if not var.startswith(f"{name}_"):
-            problems.append(f"{name}: {var} does not start with '{name}_'")
+        if not var.startswith(prefixes):
+            allowed = " or ".join(f"'{p}'" for p in prefixes)
+            problems.append(f"{name}: {var} does not start with {allowed}")
     return problems
 
 

@@ -50,3 +50,19 @@ def test_spec_checker_reports_a_mismatch(tmp_path):
     assert "demo_c is in meta/argument_specs.yml but not in defaults/main.yml" in text
     assert "demo_a defaults to 1" in text
     assert "other does not start with 'demo_'" in text
+
+
+def test_spec_checker_allows_the_cloud_prefix_of_the_infra_roles(tmp_path):
+    for role_name, good, bad in (("aws_infra", "aws_region", "gcp_project"), ("gcp_infra", "gcp_project", "aws_region")):
+        role = tmp_path / role_name
+        (role / "defaults").mkdir(parents=True)
+        (role / "meta").mkdir()
+        (role / "defaults" / "main.yml").write_text(f"{role_name}_a: 1\n{good}: x\n{bad}: y\n")
+        (role / "meta" / "argument_specs.yml").write_text(
+            "argument_specs:\n  main:\n    options:\n"
+            f"      {role_name}_a: {{type: int, default: 1, description: a}}\n"
+            f"      {good}: {{type: str, default: x, description: good}}\n"
+            f"      {bad}: {{type: str, default: y, description: bad}}\n"
+        )
+        problems = check_specs.check_role(role)
+        assert problems == [f"{role_name}: {bad} does not start with '{role_name}_' or '{good.split('_')[0]}_'"]
