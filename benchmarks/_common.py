@@ -38,8 +38,11 @@ def playbook(path: str, *args: str) -> list[str]:
     return [str(BIN / "ansible-playbook"), str(ROOT / path), *args]
 
 
-def container(name: str, state: str = "present") -> None:
-    run(playbook("benchmarks/playbooks/create.yml", "-e", f"bench_name={name}", "-e", f"bench_state={state}"))
+def container(name: str, state: str = "present", network: str = "") -> None:
+    args = ["-e", f"bench_name={name}", "-e", f"bench_state={state}"]
+    if network:
+        args += ["-e", f"bench_network={network}"]
+    run(playbook("benchmarks/playbooks/create.yml", *args))
 
 
 def changed_count(output: str) -> int:

@@ -1,0 +1,102 @@
+"""End to end, the path of `make up`: playbooks/site.yml with the local
+inventory deploys the whole stack into a container published on 127.0.0.1,
+writes the client settings file, and then the real MLflow client on this
+machine logs, searches and downloads through nginx with basic auth. A second
+run of site.yml changes nothing; teardown removes the container and volume.
+
+It uses its own deployment name, port, password directory and env file, so
+it never touches what `make up` made."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "mlflow-e2e"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _playbook(path: str, extra: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), str(ROOT / path), "-e", f"@{extra}", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    pip_cache = os.environ.get("MOLECULE_PIP_CACHE") or str(Path.home() / ".cache/mlops-mlflow/pip")
+    Path(pip_cache).mkdir(parents=True, exist_ok=True)
+    extra = tmp / "vars.json"
+    extra.write_text(json.dumps({
+        "mlflow_deployment_name": NAME,
+        "local_infra_http_port": _free_port(),
+        "local_infra_volumes": [f"{pip_cache}:/root/.cache/pip"],
+        "nginx_proxy_password_dir": str(tmp / "credentials"),
+        "mlflow_local_env_file": str(tmp / "local" / "mlflow.env"),
+    }))
+    try:
+        first = _playbook("playbooks/site.yml", extra)
+        yield {"tmp": tmp, "extra": extra, "first": first}
+    finally:
+        _playbook("playbooks/teardown_local.yml", extra, "-e", "local_infra_purge=true")
+
+
+def _client_env(tmp: Path) -> dict[str, str]:
+    settings = dict(line.split("=", 1) for line in (tmp / "local" / "mlflow.env").read_text().splitlines() if "=" in line)
+    return dict(os.environ, **settings)
+
+
+def test_env_file_is_private_and_complete(deployment):
+    env_file = deployment["tmp"] / "local" / "mlflow.env"
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    settings = _client_env(deployment["tmp"])
+    assert re.fullmatch(r"http://localhost:\d+", settings["MLFLOW_TRACKING_URI"])
+    assert settings["MLFLOW_TRACKING_USERNAME"] == "mlflow"
+    assert len(settings["MLFLOW_TRACKING_PASSWORD"]) >= 20
+    # The password is only in the 0600 files, never in the playbook's output.
+    assert settings["MLFLOW_TRACKING_PASSWORD"] not in deployment["first"].stdout
+    assert "MLflow is up: http://localhost:" in deployment["first"].stdout
+
+
+def test_real_client_through_nginx_with_a_50mb_artifact(deployment):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "molecule/_shared/files/mlflow_client_check.py"), "50"],
+        env=_client_env(deployment["tmp"]), capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["artifact_mb"] == 50
+
+
+def test_no_credentials_get_401(deployment):
+    uri = _client_env(deployment["tmp"])["MLFLOW_TRACKING_URI"]
+    assert requests.get(uri + "/health", timeout=10).status_code == 200
+    for path in ("/", "/version", "/api/2.0/mlflow/experiments/search?max_results=1"):
+        assert requests.get(uri + path, timeout=10).status_code == 401, path
+    wrong = requests.get(uri + "/version", auth=("mlflow", "wrong"), timeout=10)
+    assert wrong.status_code == 401
+
+
+def test_site_yml_again_changes_nothing(deployment):
+    again = _playbook("playbooks/site.yml", deployment["extra"])
+    changed = [int(n) for n in re.findall(r"changed=(\d+)", again.stdout)]
+    assert changed and sum(changed) == 0, again.stdout[-3000:]
