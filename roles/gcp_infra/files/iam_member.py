@@ -1,141 +1,105 @@
-#!/usr/bin/python
-# Copyright: mlops.mlflow contributors
-# Apache-2.0 (see the collection's LICENSE)
+#!/usr/bin/env python3
 """Adds or removes one member of one role in the IAM policy of a GCS bucket
-or a project (google.cloud 1.x has no module for either)."""
-from __future__ import annotations
+or a project (google.cloud 1.x has no module for either). Run on the
+controller by gcp_infra with the Python of ansible-playbook (google-auth and
+requests come with the google.cloud collection's requirements):
 
-DOCUMENTATION = r"""
-module: gcp_infra_iam_member
-short_description: One IAM role binding member on a GCS bucket or a project
-description:
-  - Reads the IAM policy, adds or removes one member of one role, and writes the policy back with its etag
-    (a concurrent change makes the write fail instead of being lost). Idempotent; supports check mode.
-  - Authenticates like the google.cloud modules (application default credentials, a service account key file,
-    the metadata server, or an access token).
-options:
-  resource_type: {description: bucket or project., type: str, required: true, choices: [bucket, project]}
-  resource: {description: The bucket name or the project id., type: str, required: true}
-  role: {description: The role, like roles/storage.objectAdmin., type: str, required: true}
-  member: {description: The member, like serviceAccount:NAME@PROJECT.iam.gserviceaccount.com., type: str, required: true}
-  state: {description: present or absent., type: str, default: present, choices: [present, absent]}
-  project: {description: Project of the request (quota and billing)., type: str, required: true}
-  auth_kind: {description: application, serviceaccount, machineaccount or accesstoken., type: str, required: true}
-  service_account_file: {description: Key file for auth_kind serviceaccount., type: path}
-  access_token: {description: Token for auth_kind accesstoken (default env GCP_ACCESS_TOKEN)., type: str}
-author: mlops.mlflow contributors
-"""
+    iam_member.py bucket|project RESOURCE ROLE MEMBER present|absent [--check]
 
-EXAMPLES = r"""
-- name: The VM's service account may use the bucket
-  gcp_infra_iam_member:
-    resource_type: bucket
-    resource: my-bucket
-    role: roles/storage.objectAdmin
-    member: serviceAccount:mlflow-vm@my-project.iam.gserviceaccount.com
-    project: my-project
-    auth_kind: application
-"""
-
-RETURN = r"""
-bindings:
-  description: The role's members after the change.
-  returned: always
-  type: list
-"""
-
+Authenticates like the google.cloud modules, from GCP_AUTH_KIND
+(application, serviceaccount, machineaccount, accesstoken) with
+GCP_SERVICE_ACCOUNT_FILE or GCP_ACCESS_TOKEN. Reads the policy, changes the
+one binding and writes it back with its etag (a concurrent change makes the
+write fail instead of being lost). Prints {"changed": ..., "members": [...]}
+as one JSON line; exits 1 with a message on an error."""
+import json
 import os
-
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+import sys
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
-def _session(module):
+def fail(message):
+    print(json.dumps({"failed": True, "msg": message}))
+    sys.exit(1)
+
+
+def session():
     try:
         import google.auth
         from google.auth.transport.requests import AuthorizedSession
     except ImportError:
-        module.fail_json(msg="gcp_infra_iam_member needs the Python packages google-auth and requests on the controller")
-    kind = module.params["auth_kind"]
+        fail("the Python packages google-auth and requests are needed on the controller")
+    kind = os.environ.get("GCP_AUTH_KIND", "application")
     if kind == "application":
         credentials, _ = google.auth.default(scopes=SCOPES)
     elif kind == "serviceaccount":
         from google.oauth2 import service_account
-        path = module.params.get("service_account_file")
+        path = os.environ.get("GCP_SERVICE_ACCOUNT_FILE")
         if not path:
-            module.fail_json(msg="auth_kind serviceaccount needs service_account_file")
+            fail("auth kind serviceaccount needs GCP_SERVICE_ACCOUNT_FILE")
         credentials = service_account.Credentials.from_service_account_file(os.path.expanduser(path), scopes=SCOPES)
     elif kind == "machineaccount":
         from google.auth import compute_engine
         credentials = compute_engine.Credentials()
     elif kind == "accesstoken":
         from google.oauth2 import credentials as oauth2
-        if not module.params.get("access_token"):
-            module.fail_json(msg="auth_kind accesstoken needs access_token (or env GCP_ACCESS_TOKEN)")
-        credentials = oauth2.Credentials(module.params["access_token"])
+        if not os.environ.get("GCP_ACCESS_TOKEN"):
+            fail("auth kind accesstoken needs GCP_ACCESS_TOKEN")
+        credentials = oauth2.Credentials(os.environ["GCP_ACCESS_TOKEN"])
     else:
-        module.fail_json(msg="auth_kind must be application, serviceaccount, machineaccount or accesstoken; got %s" % kind)
+        fail(f"GCP_AUTH_KIND must be application, serviceaccount, machineaccount or accesstoken; got {kind}")
     return AuthorizedSession(credentials)
 
 
-def _check(module, response, what):
+def checked(response, what):
     if response.status_code >= 400:
-        module.fail_json(msg="%s: HTTP %s %s" % (what, response.status_code, response.text[:500]))
+        fail(f"{what}: HTTP {response.status_code} {response.text[:500]}")
     return response.json()
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            resource_type=dict(type="str", required=True, choices=["bucket", "project"]),
-            resource=dict(type="str", required=True),
-            role=dict(type="str", required=True),
-            member=dict(type="str", required=True),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            project=dict(type="str", required=True),
-            auth_kind=dict(type="str", required=True),
-            service_account_file=dict(type="path"),
-            access_token=dict(type="str", no_log=True, fallback=(env_fallback, ["GCP_ACCESS_TOKEN"])),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    session = _session(module)
-    if p["resource_type"] == "bucket":
-        url = "https://storage.googleapis.com/storage/v1/b/%s/iam" % p["resource"]
-        response = session.get(url, params={"optionsRequestedPolicyVersion": 3}, timeout=60)
-        if response.status_code == 404 and p["state"] == "absent":
-            module.exit_json(changed=False, bindings=[])
-        policy = _check(module, response, "reading the IAM policy of bucket %s" % p["resource"])
+    args = [a for a in sys.argv[1:] if a != "--check"]
+    check = "--check" in sys.argv[1:]
+    if len(args) != 5 or args[0] not in ("bucket", "project") or args[4] not in ("present", "absent"):
+        fail("usage: iam_member.py bucket|project RESOURCE ROLE MEMBER present|absent [--check]")
+    kind, resource, role, member, state = args
+    http = session()
+    if kind == "bucket":
+        url = f"https://storage.googleapis.com/storage/v1/b/{resource}/iam"
+        response = http.get(url, params={"optionsRequestedPolicyVersion": 3}, timeout=60)
+        if response.status_code == 404 and state == "absent":
+            print(json.dumps({"changed": False, "members": []}))
+            return
+        policy = checked(response, f"reading the IAM policy of bucket {resource}")
     else:
-        url = "https://cloudresourcemanager.googleapis.com/v1/projects/%s" % p["resource"]
-        response = session.post(url + ":getIamPolicy", json={"options": {"requestedPolicyVersion": 3}}, timeout=60)
-        policy = _check(module, response, "reading the IAM policy of project %s" % p["resource"])
+        url = f"https://cloudresourcemanager.googleapis.com/v1/projects/{resource}"
+        response = http.post(url + ":getIamPolicy", json={"options": {"requestedPolicyVersion": 3}}, timeout=60)
+        policy = checked(response, f"reading the IAM policy of project {resource}")
 
     bindings = policy.setdefault("bindings", [])
-    binding = next((b for b in bindings if b.get("role") == p["role"] and "condition" not in b), None)
+    binding = next((b for b in bindings if b.get("role") == role and "condition" not in b), None)
     members = list(binding.get("members", [])) if binding else []
-    if p["state"] == "present" and p["member"] not in members:
-        members.append(p["member"])
-    elif p["state"] == "absent" and p["member"] in members:
-        members.remove(p["member"])
+    if state == "present" and member not in members:
+        members.append(member)
+    elif state == "absent" and member in members:
+        members.remove(member)
     else:
-        module.exit_json(changed=False, bindings=members)
-
+        print(json.dumps({"changed": False, "members": members}))
+        return
     if binding is None:
-        binding = {"role": p["role"]}
+        binding = {"role": role}
         bindings.append(binding)
     binding["members"] = members
     if not members:
         bindings.remove(binding)
-    if not module.check_mode:
-        if p["resource_type"] == "bucket":
-            _check(module, session.put(url, json=policy, timeout=60), "writing the IAM policy of bucket %s" % p["resource"])
+    if not check:
+        if kind == "bucket":
+            checked(http.put(url, json=policy, timeout=60), f"writing the IAM policy of bucket {resource}")
         else:
-            _check(module, session.post(url + ":setIamPolicy", json={"policy": policy}, timeout=60),
-                   "writing the IAM policy of project %s" % p["resource"])
-    module.exit_json(changed=True, bindings=members)
+            checked(http.post(url + ":setIamPolicy", json={"policy": policy}, timeout=60),
+                    f"writing the IAM policy of project {resource}")
+    print(json.dumps({"changed": True, "members": members}))
 
 
 if __name__ == "__main__":

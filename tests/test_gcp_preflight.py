@@ -1,0 +1,97 @@
+"""Bad input to mlops.mlflow.gcp_infra fails in preflight, before any API
+call, with a message that names the variable and the value given.
+
+Runs the role on a local host in check mode (the run_role fixture) with the
+network guard of tests/gcp_double/sitecustomize.py on PYTHONPATH: any
+attempt to resolve or reach a non-loopback address is refused and written
+to a log, and each test asserts that the log stayed empty."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+GUARD = Path(__file__).resolve().parent / "gcp_double"
+
+GOOD = {
+    "gcp_project": "mlops-test-project",
+    "gcp_zone": "europe-west1-b",
+    "gcp_ingress_ranges": ["0.0.0.0/0"],
+    "gcp_admin_ranges": ["203.0.113.7/32"],
+    "mlflow_deployment_name": "mlflow-test",
+    "gcp_infra_auth_kind": "accesstoken",
+}
+
+
+@pytest.fixture
+def guarded(monkeypatch, tmp_path):
+    blocked = tmp_path / "blocked.log"
+    monkeypatch.setenv("PYTHONPATH", str(GUARD))
+    monkeypatch.setenv("GCP_DOUBLE_BLOCKED_LOG", str(blocked))
+    monkeypatch.delenv("GCP_DOUBLE_PORT", raising=False)
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    return blocked
+
+
+CASES = [
+    ({"gcp_project": "My_Project"}, ["gcp_project", "My_Project"]),
+    ({"gcp_project": ""}, ["gcp_project", "got ''"]),
+    ({"gcp_zone": "europe-west1"}, ["gcp_zone", "europe-west1", "europe-west1-b"]),
+    ({"gcp_zone": ""}, ["gcp_zone"]),
+    ({"gcp_ingress_ranges": ["10.0.0.0/33"]}, ["gcp_ingress_ranges", "10.0.0.0/33"]),
+    ({"gcp_ingress_ranges": ["300.1.2.0/24"]}, ["gcp_ingress_ranges", "300.1.2.0/24"]),
+    ({"gcp_ingress_ranges": ["mlflow.example.com"]}, ["gcp_ingress_ranges", "mlflow.example.com"]),
+    ({"gcp_ingress_ranges": []}, ["gcp_ingress_ranges"]),
+    ({"gcp_admin_ranges": ["0.0.0.0/0"]}, ["gcp_admin_ranges", "0.0.0.0/0", "internet"]),
+    ({"gcp_admin_ranges": ["198.51.100.0/24", "1.2.3.4"]}, ["gcp_admin_ranges", "1.2.3.4"]),
+    ({"gcp_admin_ranges": []}, ["gcp_admin_ranges", "gcp_infra_ssh_from_iap"]),
+    ({"mlflow_deployment_name": "MLflow_Prod"}, ["gcp_infra_name", "MLflow_Prod"]),
+    ({"gcp_infra_auth_kind": "password"}, ["gcp_infra_auth_kind", "password"]),
+    ({"gcp_infra_auth_kind": "serviceaccount", "gcp_infra_service_account_file": ""},
+     ["gcp_infra_auth_kind", "gcp_infra_service_account_file"]),
+    ({"gcp_infra_bucket": "my-google-bucket"}, ["gcp_infra_bucket", "my-google-bucket"]),
+    ({"gcp_infra_bucket": "Bad.Bucket"}, ["gcp_infra_bucket", "Bad.Bucket"]),
+    ({"gcp_infra_ssh_public_key": "not a key"}, ["gcp_infra_ssh_public_key", "not a key"]),
+    ({"gcp_infra_labels": {"Team": "ml"}}, ["gcp_infra_labels", "Team"]),
+    ({"gcp_infra_disk_size_gb": 5}, ["gcp_infra_disk_size_gb", "5"]),
+    ({"gcp_infra_state": "absent"}, ["gcp_infra_teardown_confirm", "mlflow-test"]),
+    ({"gcp_infra_state": "absent", "gcp_infra_teardown_confirm": "yes"}, ["gcp_infra_teardown_confirm", "'yes'"]),
+    ({"gcp_infra_state": "gone"}, ["gcp_infra_state", "gone", "present, absent"]),
+]
+
+
+@pytest.mark.parametrize("bad,expected", CASES, ids=[f"{next(iter(c[0]))}={next(iter(c[0].values()))!r}" for c in CASES])
+def test_bad_input_fails_in_preflight(run_role, guarded, bad, expected):
+    result = run_role("gcp_infra", {**GOOD, **bad})
+    assert result.rc != 0, result.output
+    for text in expected:
+        assert text in result.output, (text, result.output[-3000:])
+    # Nothing after preflight ran: no google.cloud task, no connection attempt.
+    for task in ("Service account of the VM", "Find the VMs of the deployment", "Firewall rule for"):
+        assert f"gcp_infra : {task}" not in result.output, result.output[-3000:]
+    assert not guarded.exists(), guarded.read_text()
+
+
+def test_cloudsql_password_is_checked_and_not_shown(run_role, guarded):
+    secret = "short-pw"
+    result = run_role("gcp_infra", {**GOOD, "gcp_infra_cloudsql": True, "gcp_infra_cloudsql_password": secret})
+    assert result.rc != 0, result.output
+    assert "gcp_infra_cloudsql_password" in result.output
+    assert secret not in result.output
+    assert not guarded.exists()
+
+
+def test_guard_blocks_a_real_google_endpoint(guarded, tmp_path):
+    """The guard itself: with no double, a Google API name does not resolve."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "import socket; socket.getaddrinfo('compute.googleapis.com', 443)"],
+        env=dict(os.environ), capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode != 0
+    assert "blocked by the test" in proc.stderr
+    assert "resolve compute.googleapis.com:443" in guarded.read_text()
