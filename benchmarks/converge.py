@@ -7,9 +7,11 @@
            venv with the same MLflow, env file, systemd unit, health wait),
            an empty pip cache too
   rerun    the same converge again (nothing to change)
+  pip      the cold converge once more on a fresh container with
+           server_installer=pip, to show what uv (the default) saves
 
-Prints the three timings and the ratio converge/floor (goal <= 1.5; re-run
-goal <= 15 s with changed=0)."""
+Prints the timings and the ratio converge/floor (goal <= 1.5; re-run goal
+<= 15 s with changed=0)."""
 from __future__ import annotations
 
 import yaml
@@ -17,7 +19,7 @@ import yaml
 from _common import ROOT, ca_bundle, changed_count, container, playbook, run, timed
 
 VERSION = yaml.safe_load((ROOT / "roles/server/defaults/main.yml").read_text())["server_mlflow_version"]
-FLOOR, CONVERGE = "bench-floor", "bench-converge"
+FLOOR, CONVERGE, CONVERGE_PIP = "bench-floor", "bench-converge", "bench-converge-pip"
 
 
 def floor_seconds() -> float:
@@ -35,9 +37,9 @@ def floor_seconds() -> float:
     return seconds
 
 
-def converge() -> tuple[float, float, int]:
-    container(CONVERGE)
-    args = ("-i", f"{CONVERGE},", "-c", "community.docker.docker", "-e", "ansible_python_interpreter=/usr/bin/python3")
+def converge(name: str, *extra: str) -> tuple[float, float, int]:
+    container(name)
+    args = ("-i", f"{name},", "-c", "community.docker.docker", "-e", "ansible_python_interpreter=/usr/bin/python3", *extra)
     cold, _ = timed(playbook("benchmarks/playbooks/server.yml", *args))
     rerun, proc = timed(playbook("benchmarks/playbooks/server.yml", *args))
     return cold, rerun, changed_count(proc.stdout)
@@ -46,14 +48,16 @@ def converge() -> tuple[float, float, int]:
 def main() -> None:
     try:
         floor = floor_seconds()
-        cold, rerun, changed = converge()
+        cold, rerun, changed = converge(CONVERGE)
+        cold_pip, _, _ = converge(CONVERGE_PIP, "-e", "server_installer=pip")
     finally:
-        container(FLOOR, "absent")
-        container(CONVERGE, "absent")
+        for name in (FLOOR, CONVERGE, CONVERGE_PIP):
+            container(name, "absent")
     print(f"MLflow {VERSION}")
     print(f"floor (bare pip install in a fresh container): {floor:6.1f} s")
     print(f"cold converge of the server role:               {cold:6.1f} s")
     print(f"idempotent re-run:                              {rerun:6.1f} s (changed={changed})")
+    print(f"cold converge with server_installer=pip:        {cold_pip:6.1f} s")
     print(f"ratio cold converge / floor: {cold / floor:.2f} (goal <= 1.5)")
 
 
