@@ -1,0 +1,490 @@
+"""moto: playbooks/provision_aws.yml and teardown_aws.yml against a moto server
+on 127.0.0.1, then boto3 reads back what moto stored.
+
+moto stores settings without enforcing them (a public-access block blocks
+nothing there, an instance never boots): these tests prove what the
+playbooks ask AWS for, not how AWS behaves. docs/aws.md lists what only a
+real account can show.
+
+The tests of this module run in order and share one moto server:
+provision (check mode first, then for real, with RDS) -> what is stored ->
+second run changes nothing -> check mode changes nothing -> the aws_ec2
+inventory lists the instance -> teardown removes everything tagged."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+NAME = "mlflow-moto"
+BUCKET = "mlflow-moto-artifacts"
+ADMIN_CIDR = "203.0.113.7/32"
+DEBIAN_OWNER = "136693071363"
+NEWEST_DEBIAN_AMI = "ami-0deb12000000000a1"
+
+
+def _ami(ami_id: str, name: str, created: str, owner: str = DEBIAN_OWNER) -> dict:
+    return {
+        "creation_date": created,
+        "ami_id": ami_id,
+        "state": "available",
+        "public": True,
+        "owner_id": owner,
+        "image_location": f"{owner}/{name}",
+        "sriov": "simple",
+        "root_device_type": "ebs",
+        "root_device_name": "/dev/xvda",
+        "description": name,
+        "image_type": "machine",
+        "platform": None,
+        "architecture": "x86_64",
+        "name": name,
+        "virtualization_type": "hvm",
+        "hypervisor": "xen",
+    }
+
+
+# Fake Debian AMIs under the Debian project's owner id, so that the lookup by
+# owner and name is what picks the image (the newest one must win), and a
+# decoy with the right name from another owner that must never be picked.
+AMIS = [
+    _ami("ami-0deb12000000000b2", "debian-12-amd64-20250101-1000", "2025-01-01T10:00:00.000Z"),
+    _ami(NEWEST_DEBIAN_AMI, "debian-12-amd64-20260101-2000", "2026-01-01T20:00:00.000Z"),
+    _ami("ami-0deb12000000000d4", "debian-13-amd64-20261101-0100", "2026-11-01T01:00:00.000Z"),
+    _ami("ami-0bad00000000000c3", "debian-12-amd64-20991231-9999", "2099-12-31T23:59:00.000Z", owner="111122223333"),
+]
+
+
+def _free_port() -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port != 5000:  # MLflow's port
+            return port
+
+
+def _dummy_aws_env() -> dict[str, str]:
+    """Fake credentials and no shared config: nothing can reach a real account."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    """A moto server on 127.0.0.1 and a free port; stopped after the module."""
+    tmp = tmp_path_factory.mktemp("moto")
+    amis = tmp / "amis.json"
+    amis.write_text(json.dumps(AMIS))
+    port = _free_port()
+    env = dict(_dummy_aws_env(), MOTO_AMIS_PATH=str(amis))
+    log = (tmp / "moto.log").open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"moto_server did not start: {(tmp / 'moto.log').read_text()}")
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("aws")
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "moto-test", "-f", str(tmp / "id_ed25519")], check=True
+    )
+    (tmp / "hosts.yml").write_text(
+        json.dumps(
+            {"all": {"hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}
+        )
+    )
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def boto(moto):
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return lambda service: session.client(service, endpoint_url=moto)
+
+
+def _variables(moto: str, workdir: Path, **extra) -> dict:
+    return {
+        "aws_region": REGION,
+        "aws_endpoint_url": moto,
+        "aws_admin_cidrs": [ADMIN_CIDR],
+        "mlflow_deployment_name": NAME,
+        "aws_infra_bucket_name": BUCKET,
+        "aws_infra_ssh_public_key_file": str(workdir / "id_ed25519.pub"),
+        "aws_infra_credentials_dir": str(workdir / "credentials"),
+        "aws_infra_database": "rds",
+        # moto's RDS leaves StorageThroughput out of gp3 instances, which
+        # amazon.aws.rds_instance reads on every later run: gp2 here.
+        "aws_infra_rds_storage_type": "gp2",
+        **extra,
+    }
+
+
+def run_playbook(workdir: Path, playbook: str, variables: dict, *args: str) -> subprocess.CompletedProcess:
+    extra = workdir / "vars.json"
+    extra.write_text(json.dumps(variables))
+    env = dict(
+        _dummy_aws_env(),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_DEPRECATION_WARNINGS="false",
+        ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
+    )
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(workdir / "hosts.yml"), "-e", f"@{extra}", playbook, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def _recap(result: subprocess.CompletedProcess) -> str:
+    return next(line for line in result.stdout.splitlines() if line.startswith("localhost ") and "ok=" in line)
+
+
+def _provision_and_dump(workdir: Path, variables: dict, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """provision_aws.yml, then a play that writes what add_host gave the new host."""
+    dump = workdir / "hostvars.json"
+    dump.unlink(missing_ok=True)
+    wrapper = workdir / "provision_and_dump.yml"
+    wrapper.write_text(
+        json.dumps(
+            [
+                {"ansible.builtin.import_playbook": str(ROOT / "playbooks" / "provision_aws.yml")},
+                {
+                    "name": "Dump the variables of the added hosts",
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "Write them",
+                            "ansible.builtin.copy": {
+                                "dest": str(dump),
+                                "mode": "0600",
+                                "content": "{{ dict(groups['mlflow_servers'] | default([]) | zip("
+                                "groups['mlflow_servers'] | default([]) | map('extract', hostvars))) | to_json }}",
+                            },
+                            "check_mode": False,
+                            "changed_when": False,
+                            "no_log": True,
+                        }
+                    ],
+                },
+            ]
+        )
+    )
+    result = run_playbook(workdir, str(wrapper), variables, *args)
+    return result, json.loads(dump.read_text()) if dump.exists() else {}
+
+
+@pytest.fixture(scope="module")
+def provisioned(moto, workdir):
+    """Check mode on an empty account, then the real first run."""
+    variables = _variables(moto, workdir)
+    check = run_playbook(workdir, "playbooks/provision_aws.yml", variables, "--check", "--diff")
+    assert check.returncode == 0, check.stdout + check.stderr
+    first, hosts = _provision_and_dump(workdir, variables, "--diff")
+    assert first.returncode == 0, first.stdout + first.stderr
+    return {"check": check, "first": first, "hosts": hosts, "variables": variables}
+
+
+def _sg(boto, name: str) -> dict:
+    groups = boto("ec2").describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]
+    assert len(groups) == 1, groups
+    return groups[0]
+
+
+def _plain(value):
+    """ansible-inventory --list marks strings as unsafe: {"__ansible_unsafe": "..."}."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tags(items) -> dict:
+    return {t["Key"]: t["Value"] for t in items or []}
+
+
+def test_check_mode_on_an_empty_account_creates_nothing(provisioned, boto):
+    assert "changed=" in _recap(provisioned["check"])
+    # (the first real run then created one instance: see the instance test)
+
+
+def test_server_security_group_rules_exactly(provisioned, boto):
+    sg = _sg(boto, f"{NAME}-server")
+    assert _tags(sg["Tags"])["mlflow_deployment"] == NAME
+    rules = sorted(
+        (p["IpProtocol"], p["FromPort"], p["ToPort"], tuple(sorted(r["CidrIp"] for r in p.get("IpRanges", []))),
+         tuple(p.get("UserIdGroupPairs", [])), tuple(p.get("Ipv6Ranges", [])))
+        for p in sg["IpPermissions"]
+    )
+    assert rules == [
+        ("tcp", 22, 22, (ADMIN_CIDR,), (), ()),
+        ("tcp", 80, 80, ("0.0.0.0/0",), (), ()),
+        ("tcp", 443, 443, ("0.0.0.0/0",), (), ()),
+    ]
+    open_ports = {port for p in sg["IpPermissions"] for port in range(p["FromPort"], p["ToPort"] + 1)}
+    assert not open_ports & {5000, 5432, 3306}
+
+
+def test_database_security_group_admits_only_the_server_group(provisioned, boto):
+    server = _sg(boto, f"{NAME}-server")
+    db = _sg(boto, f"{NAME}-database")
+    assert [
+        (p["IpProtocol"], p["FromPort"], p["ToPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]], p["IpRanges"], p.get("Ipv6Ranges", []))
+        for p in db["IpPermissions"]
+    ] == [("tcp", 5432, 5432, [server["GroupId"]], [], [])]
+
+
+def test_one_instance_with_imdsv2_the_profile_and_an_encrypted_root_volume(provisioned, boto):
+    ec2 = boto("ec2")
+    reservations = ec2.describe_instances(
+        Filters=[{"Name": "tag:mlflow_deployment", "Values": [NAME]}, {"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    assert len(instances) == 1, "check mode must not have created an instance, the first run exactly one"
+    vm = instances[0]
+    assert vm["ImageId"] == NEWEST_DEBIAN_AMI  # the newest image of the Debian owner, not the decoy
+    assert vm["MetadataOptions"]["HttpTokens"] == "required"
+    assert vm["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    assert vm["MetadataOptions"]["HttpEndpoint"] == "enabled"
+    assert vm["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/mlops-mlflow/{NAME}-server")
+    assert [g["GroupName"] for g in vm["SecurityGroups"]] == [f"{NAME}-server"]
+    assert vm["KeyName"] == NAME
+    assert _tags(vm["Tags"])["mlflow_artifacts"] == f"s3://{BUCKET}/mlflow"
+    root = [m for m in vm["BlockDeviceMappings"] if m["DeviceName"] == vm["RootDeviceName"]]
+    assert len(root) == 1
+    volume = ec2.describe_volumes(VolumeIds=[root[0]["Ebs"]["VolumeId"]])["Volumes"][0]
+    assert volume["Encrypted"] is True
+    assert volume["Size"] == 20
+    # No user data: nothing (no static key) is handed to the VM that way.
+    user_data = ec2.describe_instance_attribute(InstanceId=vm["InstanceId"], Attribute="userData")
+    assert not user_data.get("UserData", {}).get("Value")
+
+
+def test_key_pair_is_the_users_public_key(provisioned, boto, workdir):
+    pairs = boto("ec2").describe_key_pairs(KeyNames=[NAME], IncludePublicKey=True)["KeyPairs"]
+    assert len(pairs) == 1
+    assert _tags(pairs[0]["Tags"])["mlflow_deployment"] == NAME
+    public_key = (workdir / "id_ed25519.pub").read_text().split()[1]
+    assert public_key in pairs[0].get("PublicKey", public_key)
+
+
+def test_bucket_is_private_encrypted_versioned_and_tls_only(provisioned, boto):
+    s3 = boto("s3")
+    block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
+    assert block == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
+    rules = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    policy = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
+    assert policy["Statement"] == [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    assert _tags(s3.get_bucket_tagging(Bucket=BUCKET)["TagSet"])["mlflow_deployment"] == NAME
+    ownership = s3.get_bucket_ownership_controls(Bucket=BUCKET)["OwnershipControls"]["Rules"]
+    assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+def test_iam_policy_reaches_only_the_bucket(provisioned, boto):
+    iam = boto("iam")
+    role = f"{NAME}-server"
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["artifacts-bucket"]
+    document = iam.get_role_policy(RoleName=role, PolicyName="artifacts-bucket")["PolicyDocument"]
+    resources = [r for s in document["Statement"] for r in s["Resource"]]
+    assert sorted(resources) == [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/mlflow/*"]
+    actions = {a for s in document["Statement"] for a in s["Action"]}
+    assert all(a.startswith("s3:") and "*" not in a for a in actions), actions
+    assert all(s["Effect"] == "Allow" for s in document["Statement"])
+    profiles = iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"]
+    assert [p["InstanceProfileName"] for p in profiles] == [role]
+
+
+def test_rds_is_private_encrypted_and_behind_the_database_group(provisioned, boto, workdir):
+    db = boto("rds").describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
+    assert db["PubliclyAccessible"] is False
+    assert db["StorageEncrypted"] is True
+    assert db["Engine"] == "postgres"
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [_sg(boto, f"{NAME}-database")["GroupId"]]
+    assert db["BackupRetentionPeriod"] == 7
+    assert _tags(db["TagList"])["mlflow_deployment"] == NAME
+    password_file = workdir / "credentials" / f"{NAME}-db"
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    assert password_file.read_text().strip() not in provisioned["first"].stdout
+
+
+def test_added_host_has_the_server_variables_and_no_static_keys(provisioned, boto, workdir):
+    hosts = provisioned["hosts"]
+    assert list(hosts) == [NAME]
+    host = hosts[NAME]
+    vm = boto("ec2").describe_instances(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Reservations"][0]["Instances"][0]
+    db = boto("rds").describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
+    assert host["ansible_host"] == vm["PublicIpAddress"]
+    assert host["ansible_user"] == "admin"
+    assert host["server_artifacts_destination"] == f"s3://{BUCKET}/mlflow"
+    assert host["server_env"] == {"AWS_DEFAULT_REGION": REGION}
+    assert host["nginx_proxy_server_names"] == [vm["PublicDnsName"]]
+    assert host["server_public_names"] == [vm["PublicDnsName"]]
+    assert host["db_client_engine"] == "postgresql"
+    assert host["db_client_host"] == db["Endpoint"]["Address"]
+    assert host["db_client_port"] == 5432
+    assert host["db_client_sslmode"] == "require"
+    assert host["db_client_password"] == (workdir / "credentials" / f"{NAME}-db").read_text().strip()
+    assert "db_server_engine" not in host
+    assert not any("AWS_ACCESS_KEY_ID" in json.dumps(v) or "AWS_SECRET" in json.dumps(v) for v in host.values())
+
+
+def test_second_run_changes_nothing(provisioned, moto, workdir):
+    second, hosts = _provision_and_dump(workdir, provisioned["variables"])
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "changed=0" in _recap(second), second.stdout
+    assert list(hosts) == [NAME]
+
+
+def test_check_and_diff_mode_after_provisioning_change_nothing(provisioned, workdir):
+    check = run_playbook(workdir, "playbooks/provision_aws.yml", provisioned["variables"], "--check", "--diff")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "changed=0" in _recap(check), check.stdout
+
+
+def test_aws_ec2_inventory_lists_the_instance(provisioned, moto, boto):
+    env = dict(
+        _dummy_aws_env(),
+        AWS_REGION=REGION,
+        AWS_ENDPOINT_URL=moto,
+        MLFLOW_DEPLOYMENT_NAME=NAME,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+    )
+    result = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(ROOT / "inventories" / "aws" / "aws_ec2.yml"), "--list"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    inventory = _plain(json.loads(result.stdout))
+    assert inventory["mlflow_servers"]["hosts"] == [NAME]
+    host = inventory["_meta"]["hostvars"][NAME]
+    vm = boto("ec2").describe_instances(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Reservations"][0]["Instances"][0]
+    assert host["ansible_host"] == vm["PublicIpAddress"]
+    assert host["ansible_user"] == "admin"
+    assert host["server_artifacts_destination"] == f"s3://{BUCKET}/mlflow"
+    assert host["server_env"] == {"AWS_DEFAULT_REGION": REGION}
+    # Another deployment's tag lists nothing.
+    other = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(ROOT / "inventories" / "aws" / "aws_ec2.yml"), "--list"],
+        cwd=ROOT,
+        env=dict(env, MLFLOW_DEPLOYMENT_NAME="someone-else"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert other.returncode == 0, other.stderr
+    assert NAME not in json.loads(other.stdout)["_meta"]["hostvars"]
+
+
+def test_teardown_refuses_without_confirmation(provisioned, workdir, boto):
+    result = run_playbook(workdir, "playbooks/teardown_aws.yml", provisioned["variables"])
+    assert result.returncode != 0
+    assert f"Confirm with -e aws_infra_teardown_confirm={NAME}" in result.stdout
+    assert "Find the deployment's instances" not in result.stdout
+    assert boto("rds").describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"]
+
+
+def test_teardown_removes_everything_tagged_and_keeps_the_bucket(provisioned, workdir, boto):
+    ec2, iam = boto("ec2"), boto("iam")
+    # Something of someone else's in the same account that must stay.
+    bystander = ec2.create_security_group(GroupName="bystander", Description="not ours")["GroupId"]
+    variables = dict(provisioned["variables"], aws_infra_teardown_confirm=NAME)
+    result = run_playbook(workdir, "playbooks/teardown_aws.yml", variables)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tag = [{"Name": "tag:mlflow_deployment", "Values": [NAME]}]
+    states = {i["State"]["Name"] for r in ec2.describe_instances(Filters=tag)["Reservations"] for i in r["Instances"]}
+    assert states <= {"terminated"}
+    assert ec2.describe_security_groups(Filters=tag)["SecurityGroups"] == []
+    assert ec2.describe_key_pairs(Filters=tag)["KeyPairs"] == []
+    assert [g["GroupId"] for g in ec2.describe_security_groups(GroupIds=[bystander])["SecurityGroups"]] == [bystander]
+    assert [d for d in boto("rds").describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == NAME] == []
+    assert [g for g in boto("rds").describe_db_subnet_groups()["DBSubnetGroups"] if g["DBSubnetGroupName"] == NAME] == []
+    assert iam.list_roles(PathPrefix="/mlops-mlflow/")["Roles"] == []
+    assert iam.list_instance_profiles(PathPrefix="/mlops-mlflow/")["InstanceProfiles"] == []
+    # The artifacts stay unless aws_infra_delete_bucket is true.
+    assert BUCKET in [b["Name"] for b in boto("s3").list_buckets()["Buckets"]]
+    assert f"Kept the bucket {BUCKET}" in result.stdout
+
+    again = run_playbook(workdir, "playbooks/teardown_aws.yml", dict(variables, aws_infra_delete_bucket=True))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert BUCKET not in [b["Name"] for b in boto("s3").list_buckets()["Buckets"]]

@@ -1,0 +1,111 @@
+"""Bad input to mlops.mlflow.aws_infra fails in preflight, naming the variable
+and the value, before any AWS call: aws_endpoint_url points at a closed port
+on 127.0.0.1 and the credentials are fake, so a call that slipped through
+would fail differently (and could not reach a real account)."""
+import os
+import socket
+import threading
+
+import pytest
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def good(tmp_path, monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    key = tmp_path / "id_ed25519.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBWcUaZ2Zjt0T+4WQpQe7aG7mZ1M0Xr+uO6cXl8m1bYt test\n")
+    return {
+        "aws_region": "eu-west-1",
+        "aws_endpoint_url": _closed_port_url(),
+        "aws_admin_cidrs": ["203.0.113.7/32"],
+        "mlflow_deployment_name": "mlflow-test",
+        "aws_infra_ssh_public_key_file": str(key),
+        "aws_infra_credentials_dir": str(tmp_path / "credentials"),
+    }
+
+
+# Names of the first tasks that call AWS (network.yml and absent.yml).
+AWS_TASKS = ("Find the default VPC", "Find the deployment's instances", "Security group of the MLflow server")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"aws_region": ""}, ["aws_region must be set to an AWS region", "got ''"]),
+        ({"aws_region": "Europe"}, ["aws_region must be set to an AWS region", "got 'Europe'"]),
+        ({"aws_admin_cidrs": []}, ["aws_admin_cidrs must list the networks allowed to reach SSH", "got []"]),
+        ({"aws_admin_cidrs": ["203.0.113.300/32"]}, ["aws_admin_cidrs must hold networks in CIDR notation", "got '203.0.113.300/32'"]),
+        ({"aws_admin_cidrs": ["203.0.113.7"]}, ["aws_admin_cidrs must hold networks in CIDR notation", "got '203.0.113.7'"]),
+        ({"aws_ingress_cidrs": ["10.0.0.0/33"]}, ["aws_ingress_cidrs must hold networks in CIDR notation", "got '10.0.0.0/33'"]),
+        ({"aws_admin_cidrs": ["0.0.0.0/0"]}, ["aws_admin_cidrs must not open SSH to everyone", '["0.0.0.0/0"]']),
+        ({"aws_infra_bucket_name": "My_Bucket"}, ["aws_infra_bucket_name must be a name S3 accepts", "got 'My_Bucket'"]),
+        ({"aws_infra_bucket_name": "ab"}, ["aws_infra_bucket_name must be a name S3 accepts", "got 'ab'"]),
+        ({"aws_infra_bucket_name": "192.168.5.4"}, ["aws_infra_bucket_name must be a name S3 accepts", "got '192.168.5.4'"]),
+        ({"aws_infra_bucket_name": "my..bucket"}, ["aws_infra_bucket_name must be a name S3 accepts", "got 'my..bucket'"]),
+        ({"aws_infra_bucket_name": "xn--bucket"}, ["aws_infra_bucket_name must be a name S3 accepts", "got 'xn--bucket'"]),
+        ({"aws_infra_bucket_name": "a" * 64}, ["aws_infra_bucket_name must be a name S3 accepts"]),
+        ({"aws_endpoint_url": "127.0.0.1:1"}, ["aws_endpoint_url must be empty", "got '127.0.0.1:1'"]),
+        ({"aws_ami_id": "debian"}, ["aws_ami_id must be empty", "got 'debian'"]),
+        ({"mlflow_deployment_name": "MLflow_Prod"}, ["aws_infra_deployment_name (from mlflow_deployment_name)", "got 'MLflow_Prod'"]),
+        ({"aws_infra_bucket_prefix": "/mlflow/"}, ["aws_infra_bucket_prefix must be a key prefix", "got '/mlflow/'"]),
+        ({"aws_infra_ssh_public_key_file": "/nonexistent/key.pub"}, ["aws_infra_ssh_public_key_file must be an OpenSSH public key", "/nonexistent/key.pub"]),
+        ({"aws_infra_db_user": "admin"}, ["aws_infra_db_user a letter", "aws_infra_db_user='admin'"]),
+        ({"aws_infra_db_password": "has/slash@and\"quote"}, ["aws_infra_db_password must be empty (generated) or 8-41"]),
+        ({"aws_infra_database": "rds", "aws_infra_rds_allocated_storage": 5}, ["aws_infra_rds_allocated_storage be 20 (GiB) or more"]),
+        ({"aws_infra_database": "oracle"}, ["aws_infra_database", "oracle"]),
+        ({"aws_infra_state": "absent"}, ["Confirm with -e aws_infra_teardown_confirm=mlflow-test", "got aws_infra_teardown_confirm=''"]),
+    ],
+)
+def test_aws_infra_bad_input_fails_in_preflight(run_role, good, change, expected):
+    result = run_role("aws_infra", dict(good, **change))
+    assert result.rc != 0, result.output
+    for text in expected:
+        assert text in result.output, result.output
+    for task in AWS_TASKS:
+        assert task not in result.output, result.output
+    assert "has/slash@and" not in result.output
+
+
+def test_aws_infra_good_input_passes_preflight_and_calls_only_the_endpoint(run_role, good):
+    """The same settings pass preflight; the first AWS call then goes to
+    aws_endpoint_url (a listener on 127.0.0.1 that answers nothing) and fails."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.2)
+        seen = []
+
+        def accept():
+            while not done.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                seen.append(conn.recv(4096))
+                conn.close()
+
+        done = threading.Event()
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            result = run_role("aws_infra", dict(good, aws_endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}"))
+        finally:
+            done.set()
+            thread.join(timeout=5)
+    assert result.rc != 0
+    assert "Find the default VPC" in result.output, result.output
+    assert seen, "no AWS call reached aws_endpoint_url"
+    assert any(r.startswith(b"POST / HTTP/1.1") for r in seen), seen
