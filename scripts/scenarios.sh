@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
-# Lists the Molecule scenarios (every molecule/<name>/molecule.yml), one per line.
+# Lists the Molecule scenarios (every molecule/<name>/molecule.yml), one per
+# line, the longest first so that parallel runs finish together; scenarios
+# not named below follow in alphabetical order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+first=(stack_postgresql fleet stack_mysql server_upgrade server stack stack_s3 stack_gcs server_tmux
+  db_postgresql db_mysql nginx_proxy nginx_proxy_tls python)
+declare -A listed=()
+for s in "${first[@]}"; do
+  if [ -f "molecule/$s/molecule.yml" ]; then
+    echo "$s"
+    listed[$s]=1
+  fi
+done
 for f in molecule/*/molecule.yml; do
-  basename "$(dirname "$f")"
+  s=$(basename "$(dirname "$f")")
+  [ -n "${listed[$s]:-}" ] || echo "$s"
 done
