@@ -51,3 +51,16 @@ def changed_count(output: str) -> int:
 
 def ca_bundle() -> str:
     return os.environ.get("PIP_CERT") or os.environ.get("REQUESTS_CA_BUNDLE") or ""
+
+
+def inventory(path: Path, mlflow_servers: dict, db_servers: dict | None = None) -> Path:
+    """Write a YAML/JSON inventory of benchmark containers (docker connection)."""
+    import json
+
+    path.write_text(json.dumps({"all": {
+        "vars": {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"},
+        "children": {
+            "mlflow_servers": {"hosts": mlflow_servers},
+            "db_servers": {"hosts": db_servers or {}},
+        }}}))
+    return path

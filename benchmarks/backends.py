@@ -15,7 +15,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, ca_bundle, container, playbook, run
+from _common import ROOT, ca_bundle, container, inventory, playbook, run
 
 NETWORK = "mlops-bench"
 MLFLOW, PG, MY = "bench-mlflow", "bench-pg", "bench-my"
@@ -40,14 +40,9 @@ def converge(tmp: str, password: str, db_password: str, backend: str) -> None:
     extra = Path(tmp) / "vars.json"
     extra.touch(mode=0o600)
     extra.write_text(json.dumps(common))
-    inventory = Path(tmp) / "hosts.yml"
-    inventory.write_text(json.dumps({"all": {
-        "vars": {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"},
-        "children": {
-            "mlflow_servers": {"hosts": {MLFLOW: {}}},
-            "db_servers": {"hosts": {PG: {"db_server_engine": "postgresql"}, MY: {"db_server_engine": "mariadb"}}},
-        }}}))
-    run(playbook("benchmarks/playbooks/stack.yml", "-i", str(inventory), "-e", f"@{extra}"))
+    hosts = inventory(Path(tmp) / "hosts.json", {MLFLOW: {}},
+                      {PG: {"db_server_engine": "postgresql"}, MY: {"db_server_engine": "mariadb"}})
+    run(playbook("benchmarks/playbooks/stack.yml", "-i", str(hosts), "-e", f"@{extra}"))
 
 
 def load(password: str, clients: int, seconds: int) -> dict:

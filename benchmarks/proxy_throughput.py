@@ -14,7 +14,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, ca_bundle, container, playbook, run
+from _common import ROOT, ca_bundle, container, inventory, playbook, run
 
 NAME = "bench-stack"
 
@@ -31,8 +31,8 @@ def deploy(password: str) -> None:
             "python_pip_ca_bundle": ca_bundle(),
             "nginx_proxy_password_dir": tmp,
         }))
-        run(playbook("benchmarks/playbooks/stack.yml", "-i", f"{NAME},", "-c", "community.docker.docker",
-                     "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", f"@{extra}"))
+        hosts = inventory(Path(tmp) / "hosts.json", {NAME: {}})
+        run(playbook("benchmarks/playbooks/stack.yml", "-i", str(hosts), "-e", f"@{extra}"))
     run(["docker", "cp", str(ROOT / "benchmarks/files/load.py"), f"{NAME}:/var/tmp/load.py"])
 
 
