@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Fleet convergence: the whole stack (playbooks/mlflow_server.yml) on 1 host,
+then on 4 fresh hosts at once, all sharing one PostgreSQL container, in one
+run. Prints both times and the ratio 4 hosts / 1 host (goal <= 1.5).
+
+Every host installs MLflow with an empty cache, as a new VM would."""
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from pathlib import Path
+
+from _common import ca_bundle, container, inventory, playbook, run, timed
+
+NETWORK = "mlops-bench-fleet"
+DB = "bench-fleet-db"
+
+
+def write_vars(tmp: str, password: str, db_password: str) -> Path:
+    extra = Path(tmp) / "vars.json"
+    extra.touch(mode=0o600)
+    extra.write_text(json.dumps({
+        "python_pip_ca_bundle": ca_bundle(),
+        "nginx_proxy_server_names": ["mlflow.bench"],
+        "server_public_names": ["mlflow.bench"],
+        "nginx_proxy_users": [{"name": "bench", "password": password}],
+        "nginx_proxy_password_dir": tmp,
+        "db_server_listen_addresses": ["*"],
+        "db_server_allowed_cidrs": ["172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8"],
+        "db_server_password": db_password,
+        "db_client_engine": "postgresql",
+        "db_client_host": DB,
+        "db_client_password": db_password,
+    }))
+    return extra
+
+
+def converge(tmp: str, hosts: list[str], extra: Path) -> float:
+    hosts_file = inventory(Path(tmp) / f"hosts-{len(hosts)}.json", {h: {} for h in hosts},
+                           {DB: {"db_server_engine": "postgresql"}})
+    seconds, _ = timed(playbook("benchmarks/playbooks/stack.yml", "-i", str(hosts_file), "-e", f"@{extra}",
+                                "--limit", ",".join(hosts)))
+    return seconds
+
+
+def main() -> None:
+    password, db_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    one, four = ["bench-fleet-1"], [f"bench-fleet-{i}" for i in range(2, 6)]
+    try:
+        container(DB, network=NETWORK)
+        with tempfile.TemporaryDirectory() as tmp:
+            extra = write_vars(tmp, password, db_password)
+            # The database first, so that neither measurement includes it.
+            hosts_file = inventory(Path(tmp) / "db.json", {}, {DB: {"db_server_engine": "postgresql"}})
+            run(playbook("benchmarks/playbooks/stack.yml", "-i", str(hosts_file), "-e", f"@{extra}"))
+            for name in one + four:
+                container(name, network=NETWORK)
+            t1 = converge(tmp, one, extra)
+            t4 = converge(tmp, four, extra)
+    finally:
+        for name in one + four + [DB]:
+            container(name, "absent", network=NETWORK)
+    print(f"cold converge of the stack, 1 host:  {t1:6.1f} s")
+    print(f"cold converge of the stack, 4 hosts: {t4:6.1f} s (in parallel, one shared database)")
+    print(f"ratio 4 hosts / 1 host: {t4 / t1:.2f} (goal <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
