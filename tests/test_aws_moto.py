@@ -174,15 +174,12 @@ def run_playbook(workdir: Path, playbook: str, variables: dict, *args: str) -> s
         ANSIBLE_DEPRECATION_WARNINGS="false",
         ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
     )
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(workdir / "hosts.yml"), "-e", f"@{extra}", playbook, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return _ansible("ansible-playbook", ["-i", str(workdir / "hosts.yml"), "-e", f"@{extra}", playbook, *args], env, 600)
+
+
+def _ansible(tool: str, args: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / tool), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def _recap(result: subprocess.CompletedProcess) -> str:
@@ -435,15 +432,8 @@ def test_aws_ec2_inventory_lists_the_instance(provisioned, moto, boto):
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
         ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
     )
-    result = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", str(ROOT / "inventories" / "aws" / "aws_ec2.yml"), "--list"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    inventory_args = ["-i", str(ROOT / "inventories" / "aws" / "aws_ec2.yml"), "--list"]
+    result = _ansible("ansible-inventory", inventory_args, env, 120)
     assert result.returncode == 0, result.stderr
     inventory = _plain(json.loads(result.stdout))
     assert inventory["mlflow_servers"]["hosts"] == [NAME]
@@ -454,15 +444,7 @@ def test_aws_ec2_inventory_lists_the_instance(provisioned, moto, boto):
     assert host["server_artifacts_destination"] == f"s3://{BUCKET}/mlflow"
     assert host["server_env"] == {"AWS_DEFAULT_REGION": REGION}
     # Another deployment's tag lists nothing.
-    other = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", str(ROOT / "inventories" / "aws" / "aws_ec2.yml"), "--list"],
-        cwd=ROOT,
-        env=dict(env, MLFLOW_DEPLOYMENT_NAME="someone-else"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    other = _ansible("ansible-inventory", inventory_args, dict(env, MLFLOW_DEPLOYMENT_NAME="someone-else"), 120)
     assert other.returncode == 0, other.stderr
     assert NAME not in json.loads(other.stdout)["_meta"]["hostvars"]
 

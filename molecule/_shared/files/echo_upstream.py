@@ -17,6 +17,17 @@ class EchoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as nginx's upstream keepalive expects
     disable_nagle_algorithm = True  # headers and body go out in two writes
 
+    def _read_into(self, digest, remaining: int) -> int:
+        """Read exactly `remaining` bytes of the body into the digest."""
+        size = remaining
+        while remaining:
+            data = self.rfile.read(min(CHUNK, remaining))
+            if not data:
+                raise ConnectionError("body ended early")
+            digest.update(data)
+            remaining -= len(data)
+        return size
+
     def _read_body(self) -> tuple[int, str]:
         digest = hashlib.sha256()
         size = 0
@@ -26,24 +37,10 @@ class EchoHandler(BaseHTTPRequestHandler):
                 if length == 0:
                     self.rfile.readline()
                     break
-                remaining = length
-                while remaining:
-                    data = self.rfile.read(min(CHUNK, remaining))
-                    if not data:
-                        raise ConnectionError("body ended early")
-                    digest.update(data)
-                    size += len(data)
-                    remaining -= len(data)
+                size += self._read_into(digest, length)
                 self.rfile.readline()
         else:
-            remaining = int(self.headers.get("Content-Length") or 0)
-            while remaining:
-                data = self.rfile.read(min(CHUNK, remaining))
-                if not data:
-                    raise ConnectionError("body ended early")
-                digest.update(data)
-                size += len(data)
-                remaining -= len(data)
+            size = self._read_into(digest, int(self.headers.get("Content-Length") or 0))
         return size, digest.hexdigest()
 
     def _answer(self) -> None:
