@@ -53,6 +53,28 @@ def ca_bundle() -> str:
     return os.environ.get("PIP_CERT") or os.environ.get("REQUESTS_CA_BUNDLE") or ""
 
 
+def stack_vars(tmp: str, password: str, db_password: str, **extra) -> Path:
+    """Write the variables every stack benchmark shares (plus `extra`) to a 0600
+    JSON file for `-e @file`: no password on a command line."""
+    import json
+
+    data = {
+        "python_pip_ca_bundle": ca_bundle(),
+        "nginx_proxy_server_names": ["mlflow.bench"],
+        "server_public_names": ["mlflow.bench"],
+        "nginx_proxy_users": [{"name": "bench", "password": password}],
+        "nginx_proxy_password_dir": tmp,
+        "db_server_listen_addresses": ["*"],
+        "db_server_allowed_cidrs": ["172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8"],
+        "db_server_password": db_password,
+        **extra,
+    }
+    path = Path(tmp) / "vars.json"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(data))
+    return path
+
+
 def inventory(path: Path, mlflow_servers: dict, db_servers: dict | None = None) -> Path:
     """Write a YAML/JSON inventory of benchmark containers (docker connection)."""
     import json

@@ -15,31 +15,19 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, ca_bundle, container, inventory, playbook, run
+from _common import ROOT, container, inventory, playbook, run, stack_vars
 
 NETWORK = "mlops-bench"
 MLFLOW, PG, MY = "bench-mlflow", "bench-pg", "bench-my"
 
 
 def converge(tmp: str, password: str, db_password: str, backend: str) -> None:
-    common = {
-        "python_pip_ca_bundle": ca_bundle(),
-        "nginx_proxy_server_names": ["mlflow.bench"],
-        "server_public_names": ["mlflow.bench"],
-        "nginx_proxy_users": [{"name": "bench", "password": password}],
-        "nginx_proxy_password_dir": tmp,
-        "db_server_listen_addresses": ["*"],
-        "db_server_allowed_cidrs": ["172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8"],
-        "db_server_password": db_password,
-    }
     if backend == "sqlite":
-        common["db_client_engine"] = ""
+        db = {"db_client_engine": ""}
     else:
-        common.update(db_client_engine=backend, db_client_host=PG if backend == "postgresql" else MY,
-                      db_client_password=db_password)
-    extra = Path(tmp) / "vars.json"
-    extra.touch(mode=0o600)
-    extra.write_text(json.dumps(common))
+        db = {"db_client_engine": backend, "db_client_host": PG if backend == "postgresql" else MY,
+              "db_client_password": db_password}
+    extra = stack_vars(tmp, password, db_password, **db)
     hosts = inventory(Path(tmp) / "hosts.json", {MLFLOW: {}},
                       {PG: {"db_server_engine": "postgresql"}, MY: {"db_server_engine": "mariadb"}})
     run(playbook("benchmarks/playbooks/stack.yml", "-i", str(hosts), "-e", f"@{extra}"))

@@ -6,34 +6,14 @@ run. Prints both times and the ratio 4 hosts / 1 host (goal <= 1.5).
 Every host installs MLflow with an empty cache, as a new VM would."""
 from __future__ import annotations
 
-import json
 import secrets
 import tempfile
 from pathlib import Path
 
-from _common import ca_bundle, container, inventory, playbook, run, timed
+from _common import container, inventory, playbook, run, stack_vars, timed
 
 NETWORK = "mlops-bench-fleet"
 DB = "bench-fleet-db"
-
-
-def write_vars(tmp: str, password: str, db_password: str) -> Path:
-    extra = Path(tmp) / "vars.json"
-    extra.touch(mode=0o600)
-    extra.write_text(json.dumps({
-        "python_pip_ca_bundle": ca_bundle(),
-        "nginx_proxy_server_names": ["mlflow.bench"],
-        "server_public_names": ["mlflow.bench"],
-        "nginx_proxy_users": [{"name": "bench", "password": password}],
-        "nginx_proxy_password_dir": tmp,
-        "db_server_listen_addresses": ["*"],
-        "db_server_allowed_cidrs": ["172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8"],
-        "db_server_password": db_password,
-        "db_client_engine": "postgresql",
-        "db_client_host": DB,
-        "db_client_password": db_password,
-    }))
-    return extra
 
 
 def converge(tmp: str, hosts: list[str], extra: Path) -> float:
@@ -50,7 +30,8 @@ def main() -> None:
     try:
         container(DB, network=NETWORK)
         with tempfile.TemporaryDirectory() as tmp:
-            extra = write_vars(tmp, password, db_password)
+            extra = stack_vars(tmp, password, db_password, db_client_engine="postgresql",
+                               db_client_host=DB, db_client_password=db_password)
             # The database first, so that neither measurement includes it.
             hosts_file = inventory(Path(tmp) / "db.json", {}, {DB: {"db_server_engine": "postgresql"}})
             run(playbook("benchmarks/playbooks/stack.yml", "-i", str(hosts_file), "-e", f"@{extra}"))
