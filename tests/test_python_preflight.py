@@ -38,3 +38,13 @@ def test_good_input_passes_preflight(run_role):
     result = run_role("python", {"python_pip_index_url": "https://pypi.internal/simple"}, facts=DEBIAN_FACTS)
     # Past preflight, check mode reaches the install tasks.
     assert "Install Python 3 with venv and pip" in result.output, result.output
+
+
+def test_too_old_python_fails_in_preflight(run_role):
+    facts = dict(DEBIAN_FACTS, python={"executable": "/usr/bin/python3",
+                                       "version": {"major": 3, "minor": 9, "micro": 2}})
+    result = run_role("python", {}, facts=facts)
+    assert result.rc != 0, result.output
+    assert "python_executable=/usr/bin/python3 is Python 3.9.2" in result.output, result.output
+    assert "python_min_version=3.10" in result.output
+    assert "Install Python 3 with venv and pip" not in result.output
