@@ -2,7 +2,9 @@
 inventory deploys the whole stack into a container published on 127.0.0.1,
 writes the client settings file, and then the real MLflow client on this
 machine logs, searches and downloads through nginx with basic auth. A second
-run of site.yml changes nothing; teardown removes the container and volume.
+run of site.yml changes nothing; playbooks/users.yml adds, rotates and removes
+a user and changes nothing else; teardown (`make down`) removes the container
+and keeps the data volume unless asked to purge it.
 
 It uses its own deployment name, port, password directory and env file, so
 it never touches what `make up` made."""
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -61,8 +64,20 @@ def deployment(tmp_path_factory):
 
 
 def _client_env(tmp: Path) -> dict[str, str]:
-    settings = dict(line.split("=", 1) for line in (tmp / "local" / "mlflow.env").read_text().splitlines() if "=" in line)
+    # The file is for `set -a; . file`: values are shell-quoted where needed.
+    text = (tmp / "local" / "mlflow.env").read_text()
+    settings = dict(word.split("=", 1) for word in shlex.split(text))
     return dict(os.environ, **settings)
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def _with_vars(deployment, name: str, **variables) -> Path:
+    path = deployment["tmp"] / name
+    path.write_text(json.dumps({**json.loads(deployment["extra"].read_text()), **variables}))
+    return path
 
 
 def test_env_file_is_private_and_complete(deployment):
@@ -100,3 +115,49 @@ def test_site_yml_again_changes_nothing(deployment):
     again = _playbook("playbooks/site.yml", deployment["extra"])
     changed = [int(n) for n in re.findall(r"changed=(\d+)", again.stdout)]
     assert changed and sum(changed) == 0, again.stdout[-3000:]
+
+
+def test_users_playbook_adds_rotates_and_removes_a_user(deployment):
+    uri = _client_env(deployment["tmp"])["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/experiments/search?max_results=1"
+    owner = [{"name": "mlflow"}]
+
+    def users(name: str, entries: list[dict]) -> subprocess.CompletedProcess:
+        return _playbook("playbooks/users.yml", _with_vars(deployment, name, nginx_proxy_users=owner + entries))
+
+    added = users("add.json", [{"name": "alice", "password": "alice-first-Pw1"}])
+    assert "changed=0" not in re.search(r"mlflow-e2e\s*:.*", added.stdout).group(0), added.stdout[-3000:]
+    assert requests.get(uri, auth=("alice", "alice-first-Pw1"), timeout=10).status_code == 200
+    assert "alice-first-Pw1" not in added.stdout
+
+    users("rotate.json", [{"name": "alice", "password": "alice-second-Pw2"}])
+    assert requests.get(uri, auth=("alice", "alice-second-Pw2"), timeout=10).status_code == 200
+    assert requests.get(uri, auth=("alice", "alice-first-Pw1"), timeout=10).status_code == 401
+
+    removed = users("remove.json", [{"name": "alice", "state": "absent"}])
+    assert requests.get(uri, auth=("alice", "alice-second-Pw2"), timeout=10).status_code == 401
+    # The owner's login still works, and only the htpasswd tasks ran on the host.
+    env = _client_env(deployment["tmp"])
+    assert requests.get(uri, auth=(env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"]),
+                        timeout=10).status_code == 200
+    assert "Install nginx" not in removed.stdout and "mlops.mlflow.server" not in removed.stdout
+
+
+def test_users_playbook_fails_clearly_without_the_container(deployment):
+    gone = _with_vars(deployment, "gone.json", mlflow_deployment_name="mlflow-e2e-absent")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), str(ROOT / "playbooks/users.yml"), "-e", f"@{gone}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode != 0
+    assert "mlflow-e2e-absent" in proc.stdout and "run `make up` first" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_teardown_keeps_the_data_volume_unless_purged(deployment):
+    volume = f"{NAME}-data"
+    _playbook("playbooks/teardown_local.yml", deployment["extra"])
+    assert _docker("container", "inspect", NAME).returncode != 0, "the container is still there"
+    assert _docker("volume", "inspect", volume).returncode == 0, "the data volume went without PURGE"
+    _playbook("playbooks/teardown_local.yml", deployment["extra"], "-e", "local_infra_purge=true")
+    assert _docker("volume", "inspect", volume).returncode != 0, "the data volume is still there after PURGE"
