@@ -58,6 +58,8 @@ CASES = [
     ({"gcp_infra_state": "absent"}, ["gcp_infra_teardown_confirm", "mlflow-test"]),
     ({"gcp_infra_state": "absent", "gcp_infra_teardown_confirm": "yes"}, ["gcp_infra_teardown_confirm", "'yes'"]),
     ({"gcp_infra_state": "gone"}, ["gcp_infra_state", "gone", "present, absent"]),
+    ({"gcp_infra_cloudsql": True, "gcp_infra_cloudsql_password": "long-enough-password",
+      "gcp_infra_cloudsql_proxy_checksum": "md5:abc"}, ["gcp_infra_cloudsql_proxy_checksum", "'md5:abc'"]),
 ]
 
 
