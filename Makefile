@@ -1,7 +1,7 @@
 # mlops.mlflow — one entry point for developers, users and CI.
 #   make up        deploy the local MLflow stack (container on 127.0.0.1)
 #   make down      remove it (PURGE=1 also drops its data volume)
-#   make test      everything CI runs: lint, pytest, every Molecule scenario
+#   make test      everything CI runs: lint, then pytest beside every Molecule scenario
 #   make lint      ansible-lint (production profile), yamllint, spec checks
 #   make molecule S=<scenario>   one Molecule scenario (full test sequence)
 #   make testbed   Docker engine + systemd base images (idempotent)
@@ -67,8 +67,7 @@ molecule-all: venv testbed
 test: venv
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory testbed
-	@rc=0; $(MAKE) --no-print-directory pytest || rc=$$?; \
-	  $(MAKE) --no-print-directory molecule-all || rc=$$?; exit $$rc
+	@scripts/test-all.sh $(SCENARIOS)
 
 up: venv testbed
 	ansible-playbook playbooks/site.yml
