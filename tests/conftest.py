@@ -93,3 +93,19 @@ def run_role(tmp_path: Path):
         return PlaybookResult(proc.returncode, proc.stdout + proc.stderr)
 
     return _run
+
+
+@pytest.fixture
+def refused():
+    """refused(result, expected, not_shown=()) -> None: the run failed, its output
+    holds every text of `expected` and none of `not_shown` (task names of what
+    must not have run, secrets that must not be echoed)."""
+
+    def _check(result: PlaybookResult, expected, not_shown=()) -> None:
+        assert result.rc != 0, result.output
+        for text in expected:
+            assert text in result.output, result.output
+        for text in not_shown:
+            assert text not in result.output, f"{text!r} in the output:\n{result.output}"
+
+    return _check

@@ -41,13 +41,9 @@ CLIENT_OK = {"db_client_engine": "postgresql", "db_client_password": "s3cret", "
         (dict(SERVER_OK, db_server_backup_on_calendar=""), ["db_server_backup_on_calendar a systemd calendar"]),
     ],
 )
-def test_db_server_bad_input_fails_in_preflight(run_role, variables, expected):
+def test_db_server_bad_input_fails_in_preflight(run_role, refused, variables, expected):
     result = run_role("db_server", variables, facts=DEBIAN_FACTS)
-    assert result.rc != 0, result.output
-    for text in expected:
-        assert text in result.output, result.output
-    assert "Install the server and the Python driver" not in result.output
-    assert "s3cret" not in result.output
+    refused(result, expected, not_shown=["Install the server and the Python driver", "s3cret"])
 
 
 @pytest.mark.parametrize(
@@ -71,15 +67,10 @@ def test_db_server_bad_input_fails_in_preflight(run_role, variables, expected):
         (dict(CLIENT_OK, db_client_backup_keep=-1), ["db_client_backup_keep a number of dumps", "got -1"]),
     ],
 )
-def test_db_client_bad_input_fails_in_preflight(run_role, variables, expected):
+def test_db_client_bad_input_fails_in_preflight(run_role, refused, variables, expected):
     result = run_role("db_client", variables, facts=DEBIAN_FACTS)
-    assert result.rc != 0, result.output
-    for text in expected:
-        assert text in result.output, result.output
     # Nothing past preflight ran: no package, no connection attempt.
-    assert "Install the client tools" not in result.output
-    assert "Wait for the port" not in result.output
-    assert "s3cret" not in result.output
+    refused(result, expected, not_shown=["Install the client tools", "Wait for the port", "s3cret"])
 
 
 @pytest.mark.parametrize("role", ["db_server", "db_client"])

@@ -38,13 +38,9 @@ SECRET = "pw-never-shown-7f3a"
         ({"server_installer": "conda"}, ["server_installer", "conda", "uv, pip"]),
     ],
 )
-def test_server_bad_input_fails_in_preflight(run_role, variables, expected):
+def test_server_bad_input_fails_in_preflight(run_role, refused, variables, expected):
     result = run_role("server", variables, facts=DEBIAN_FACTS)
-    assert result.rc != 0, result.output
-    for text in expected:
-        assert text in result.output, result.output
-    assert "Create the user" not in result.output
-    assert SECRET not in result.output
+    refused(result, expected, not_shown=["Create the user", SECRET])
 
 
 def test_server_good_input_passes_preflight(run_role):
@@ -69,12 +65,9 @@ SERVICE_OK = {"service_name": "demo", "service_command": ["/usr/bin/sleep", "inf
         ({"service_command": ["/usr/bin/true"]}, ["service_name"]),
     ],
 )
-def test_service_bad_input_fails_in_preflight(run_role, variables, expected):
+def test_service_bad_input_fails_in_preflight(run_role, refused, variables, expected):
     result = run_role("service", variables, facts=DEBIAN_FACTS)
-    assert result.rc != 0, result.output
-    for text in expected:
-        assert text in result.output, result.output
-    assert SECRET not in result.output
+    refused(result, expected, not_shown=["Write the env file", SECRET])
 
 
 def test_service_systemd_manager_needs_systemd(run_role):
