@@ -34,6 +34,10 @@ run_one() {
 }
 
 for s in "${scenarios[@]}"; do rm -f "$logdir/$s.result" "$logdir/$s.leak"; done
+# The containers share apt's package lists (molecule/_shared/create.yml):
+# start every run with none, so that no run installs from stale lists.
+apt_lists="${MOLECULE_APT_LISTS:-$HOME/.cache/mlops-mlflow/apt-lists}"
+[ -d "$apt_lists" ] && find "$apt_lists" -mindepth 1 -delete
 running=0
 for s in "${scenarios[@]}"; do
   if [ "$running" -ge "$jobs_max" ]; then

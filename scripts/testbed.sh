@@ -68,7 +68,7 @@ tag_for() {
 
 recipe_hash() {
   # Anything that changes the image changes this hash (and so forces a rebuild).
-  printf '%s\n' "$1" "$PACKAGES" "${TESTBED_FROM_REGISTRY:-0}" "recipe-v1" | sha256sum | cut -c1-16
+  printf '%s\n' "$1" "$PACKAGES" "${TESTBED_FROM_REGISTRY:-0}" "recipe-v2" | sha256sum | cut -c1-16
 }
 
 image_is_current() {
@@ -103,6 +103,11 @@ build_debootstrap() {
   # Debian's systemd in a container: no getty on a console that does not exist.
   as_root rm -f "$root"/etc/systemd/system/getty.target.wants/* "$root"/lib/systemd/system/multi-user.target.wants/getty.target
   as_root sh -c "echo 'mlflow-testbed' > '$root/etc/hostname'"
+  # As in Debian's own container images: dpkg skips its fsync calls (a
+  # container's layer is thrown away, not recovered after a crash), and apt
+  # fetches no translations. Package installs take a fraction of the time.
+  as_root sh -c "echo force-unsafe-io > '$root/etc/dpkg/dpkg.cfg.d/docker-apt-speedup'"
+  as_root sh -c "echo 'Acquire::Languages \"none\";' > '$root/etc/apt/apt.conf.d/docker-no-languages'"
   as_root tar -C "$root" -c . | docker import \
     --change 'CMD ["/lib/systemd/systemd"]' \
     --change 'ENV container=docker' \
@@ -116,7 +121,9 @@ build_registry() {
   ctx=$(mktemp -d)
   cat >"$ctx/Dockerfile" <<EOF
 FROM debian:$suite
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+RUN echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/docker-apt-speedup \
+ && echo 'Acquire::Languages "none";' > /etc/apt/apt.conf.d/docker-no-languages \
+ && apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     $(echo "$PACKAGES" | tr ',' ' ') && rm -rf /var/lib/apt/lists/*
 ENV container=docker
 LABEL org.mlops.recipe=$hash
