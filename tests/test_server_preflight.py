@@ -260,3 +260,33 @@ def test_service_systemd_manager_needs_systemd(run_role):
     assert result.rc != 0, result.output
     assert "service_manager=systemd but this host's service manager is 'sysvinit'" in result.output
     assert "use service_manager=tmux" in result.output
+
+
+def test_schema_marker_does_not_derive_from_the_password(tmp_path):
+    """The schema marker (shown by --diff) hashes the version and the store
+    URI without its password and query string."""
+    import hashlib
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    playbook = tmp_path / "marker.yml"
+    playbook.write_text(json.dumps([{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "vars_files": [str(root / "roles/server/defaults/main.yml"), str(root / "roles/server/vars/main.yml")],
+        "tasks": [{"ansible.builtin.debug": {"msg": "MARKER {{ __server_schema_wanted }} ID {{ __server_backend_store_id }}"}}],
+    }]))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e",
+         json.dumps({"server_backend_store_uri":
+                     f"postgresql+psycopg2://mlflow:{SECRET}%40/x@db:5432/mlflow?sslmode=require"})],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(root / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                 ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp")))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert SECRET not in proc.stdout
+    assert "ID postgresql+psycopg2://mlflow@db:5432/mlflow" in proc.stdout, proc.stdout
+    expected = hashlib.sha256(b"3.17.2 postgresql+psycopg2://mlflow@db:5432/mlflow").hexdigest()
+    assert f"MARKER {expected}" in proc.stdout, proc.stdout
