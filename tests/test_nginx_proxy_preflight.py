@@ -35,6 +35,7 @@ USERS = [{"name": "mlflow", "password": "a-long-enough-test-password"}]
         ({"nginx_proxy_server_names": ["https://mlflow.example.com"]}, "got [\"https://mlflow.example.com\"]"),
         ({"nginx_proxy_upstream": "127.0.0.1:5000"}, "nginx_proxy_upstream must look like http://HOST:PORT"),
         ({"nginx_proxy_upstream": "http://127.0.0.1:5000/mlflow"}, "got 'http://127.0.0.1:5000/mlflow'"),
+        ({"nginx_proxy_upstream": "unix:run/mlflow.sock"}, "or unix:/PATH (an absolute socket path)"),
         ({"nginx_proxy_rate_limit": "fast"}, "nginx_proxy_rate_limit must be an nginx rate"),
         ({"nginx_proxy_artifact_max_body_size": "5 GB"}, "nginx_proxy_artifact_max_body_size must be an nginx size"),
         ({"nginx_proxy_https_port": 70000}, "nginx_proxy_https_port must be a port number"),
