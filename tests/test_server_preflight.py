@@ -2,6 +2,8 @@
 preflight (or in the argument spec), naming the variable, the value and what
 is allowed, before anything on the host changes; a password in the backend
 URI is never echoed."""
+from pathlib import Path
+
 import pytest
 
 DEBIAN_FACTS = {
@@ -11,12 +13,20 @@ DEBIAN_FACTS = {
     "service_mgr": "systemd",
 }
 SECRET = "pw-never-shown-7f3a"
+# MLflow's public development default (mlflow/utils/crypto.py DEFAULT_KEK_PASSPHRASE).
+KEK_DEFAULT = "mlflow-default-kek-passphrase-for-development-only"
 
 
 @pytest.mark.parametrize(
     ("variables", "expected"),
     [
         ({"server_mlflow_version": "2.22.0"}, ["server_mlflow_version must be a release X.Y.Z at or above", "'2.22.0'"]),
+        (
+            {"server_mlflow_version": "3.16.1"},
+            ["at or above 3.17.0", "got '3.16.1', affected by CVE-2026-116690, CVE-2026-115886, GHSA-26p8-2jq9-3vq9",
+             "server_mlflow_allow_vulnerable_version=true accepts it"],
+        ),
+        ({"server_mlflow_version": "3.9.0"}, ["got '3.9.0', affected by CVE-2026-8147"]),
         ({"server_mlflow_version": "latest"}, ["server_mlflow_version must be a release", "'latest'"]),
         (
             {"server_backend_store_uri": f"oracle://mlflow:{SECRET}@db/mlflow"},
@@ -36,11 +46,118 @@ SECRET = "pw-never-shown-7f3a"
         ({"server_pre_upgrade_command": ["dump.sh"]}, ["server_pre_upgrade_command must be empty or", '["dump.sh"]']),
         ({"server_service_manager": "supervisord"}, ["server_service_manager", "supervisord", "systemd, tmux"]),
         ({"server_installer": "conda"}, ["server_installer", "conda", "uv, pip"]),
+        (
+            {"server_ai_gateway": True},
+            ["server_ai_gateway=true needs server_crypto_kek_passphrase", "at least 16 characters", "got an empty value"],
+        ),
+        (
+            {"server_ai_gateway": True, "server_crypto_kek_passphrase": KEK_DEFAULT},
+            ["server_ai_gateway=true needs server_crypto_kek_passphrase", "got that default"],
+        ),
     ],
 )
 def test_server_bad_input_fails_in_preflight(run_role, refused, variables, expected):
     result = run_role("server", variables, facts=DEBIAN_FACTS)
     refused(result, expected, not_shown=["Create the user", SECRET])
+
+
+def test_server_old_version_needs_the_escape_and_warns(run_role):
+    result = run_role("server", {"server_mlflow_version": "3.13.0", "server_mlflow_allow_vulnerable_version": True},
+                      facts=DEBIAN_FACTS)
+    assert "Create the user mlflow" in result.output, result.output
+    assert "WARNING: server_mlflow_allow_vulnerable_version=true installs MLflow 3.13.0" in result.output
+    # 3.13.0 predates the file read (3.10.0-3.16.1) too.
+    assert "affected by CVE-2026-116690, CVE-2026-115886, GHSA-26p8-2jq9-3vq9." in result.output
+
+
+def test_advisories_are_documented():
+    """The floor and its advisories live in roles/server/vars/main.yml; the
+    docs that repeat them name every advisory and the floor."""
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    advisories = yaml.safe_load((root / "roles/server/vars/main.yml").read_text())["__server_mlflow_advisories"]
+    floor = max((a["fixed"] for a in advisories), key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert floor == "3.17.0"
+    for doc in ("docs/security.md", "roles/server/README.md"):
+        text = (root / doc).read_text()
+        assert f"floor ({floor})" in text or f"floor is {floor}" in text, doc
+        for advisory in advisories:
+            for ident in advisory["id"].split(" / "):
+                assert ident in text, f"{ident} missing in {doc}"
+
+
+def test_server_short_kek_passphrase_is_refused_unshown(run_role, refused):
+    short = "kek-7f3a-short"
+    result = run_role("server", {"server_ai_gateway": True, "server_crypto_kek_passphrase": short},
+                      facts=DEBIAN_FACTS)
+    refused(result, ["server_ai_gateway=true needs server_crypto_kek_passphrase", "got a shorter one"],
+            not_shown=["Create the user", short])
+
+
+def test_server_gateway_with_a_good_passphrase_passes(run_role):
+    result = run_role("server", {"server_ai_gateway": True, "server_crypto_kek_passphrase": SECRET},
+                      facts=DEBIAN_FACTS)
+    assert "Create the user mlflow" in result.output, result.output
+    assert SECRET not in result.output
+
+
+def _run_fleet(tmp_path: Path, hosts: dict, play_vars: dict) -> tuple[int, str]:
+    """Preflight of mlops.mlflow.server on several local hosts with their own
+    inventory variables (a fleet), in check mode."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    base = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {name: dict(base, **v) for name, v in hosts.items()}}}))
+    playbook = tmp_path / "fleet_play.yml"
+    playbook.write_text(json.dumps([{
+        "name": "Preflight of a fleet",
+        "hosts": "all",
+        "gather_facts": False,
+        "vars": play_vars,
+        "pre_tasks": [{"name": "Fake facts", "fake_facts": {"facts": DEBIAN_FACTS}}],
+        "tasks": [{"name": "Preflight", "ansible.builtin.include_role": {
+            "name": "mlops.mlflow.server", "tasks_from": "preflight"}}],
+    }]))
+    env = dict(__import__("os").environ,
+               ANSIBLE_CONFIG=str(root / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(root / ".collections"),
+               ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
+               ANSIBLE_LIBRARY=str(root / "tests" / "library"))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "--check", "-i", str(inventory), str(playbook)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_fleet_with_different_kek_passphrases_is_refused(tmp_path):
+    other = "another-passphrase-9c1d"
+    rc, output = _run_fleet(tmp_path, {
+        "web1": {"server_crypto_kek_passphrase": SECRET},
+        "web2": {"server_crypto_kek_passphrase": other},
+        "web3": {"server_crypto_kek_passphrase": SECRET},
+        # Without the gateway its passphrase does not matter.
+        "web4": {"server_ai_gateway": False, "server_crypto_kek_passphrase": "unused-passphrase-0000"},
+    }, {"server_ai_gateway": "{{ inventory_hostname != 'web4' }}"})
+    assert rc != 0, output
+    assert "server_crypto_kek_passphrase must be the same on every host of the play" in output, output
+    assert "hold 2 different ones: [web1, web3] [web2]" in output, output
+    for secret in (SECRET, other, "unused-passphrase-0000"):
+        assert secret not in output
+
+
+def test_fleet_with_one_kek_passphrase_passes(tmp_path):
+    rc, output = _run_fleet(tmp_path, {
+        "web1": {"server_crypto_kek_passphrase": SECRET},
+        "web2": {"server_crypto_kek_passphrase": SECRET},
+    }, {"server_ai_gateway": True})
+    assert rc == 0, output
+    assert SECRET not in output
 
 
 def test_server_good_input_passes_preflight(run_role):
