@@ -47,12 +47,15 @@ def _playbook(path: str, extra: Path, *args: str) -> subprocess.CompletedProcess
 def deployment(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     pip_cache = os.environ.get("MOLECULE_PIP_CACHE") or str(Path.home() / ".cache/mlops-mlflow/pip")
-    Path(pip_cache).mkdir(parents=True, exist_ok=True)
+    uv_cache = os.environ.get("MOLECULE_UV_CACHE") or str(Path.home() / ".cache/mlops-mlflow/uv")
+    for cache in (pip_cache, uv_cache):
+        Path(cache).mkdir(parents=True, exist_ok=True)
     extra = tmp / "vars.json"
     extra.write_text(json.dumps({
         "mlflow_deployment_name": NAME,
         "local_infra_http_port": _free_port(),
-        "local_infra_volumes": [f"{pip_cache}:/root/.cache/pip"],
+        # The caches the Molecule scenarios share (MLflow is installed with uv).
+        "local_infra_volumes": [f"{pip_cache}:/root/.cache/pip", f"{uv_cache}:/root/.cache/uv"],
         "nginx_proxy_password_dir": str(tmp / "credentials"),
         "mlflow_local_env_file": str(tmp / "local" / "mlflow.env"),
     }))
