@@ -127,17 +127,17 @@ def test_users_playbook_adds_rotates_and_removes_a_user(deployment):
     def users(name: str, entries: list[dict]) -> subprocess.CompletedProcess:
         return _playbook("playbooks/users.yml", _with_vars(deployment, name, nginx_proxy_users=owner + entries))
 
-    added = users("add.json", [{"name": "alice", "password": "alice-first-Pw1"}])
+    added = users("add.json", [{"name": "alice", "password": "alice-first-Password-1"}])
     assert "changed=0" not in re.search(r"mlflow-e2e\s*:.*", added.stdout).group(0), added.stdout[-3000:]
-    assert requests.get(uri, auth=("alice", "alice-first-Pw1"), timeout=10).status_code == 200
-    assert "alice-first-Pw1" not in added.stdout
+    assert requests.get(uri, auth=("alice", "alice-first-Password-1"), timeout=10).status_code == 200
+    assert "alice-first-Password-1" not in added.stdout
 
-    users("rotate.json", [{"name": "alice", "password": "alice-second-Pw2"}])
-    assert requests.get(uri, auth=("alice", "alice-second-Pw2"), timeout=10).status_code == 200
-    assert requests.get(uri, auth=("alice", "alice-first-Pw1"), timeout=10).status_code == 401
+    users("rotate.json", [{"name": "alice", "password": "alice-second-Password-2"}])
+    assert requests.get(uri, auth=("alice", "alice-second-Password-2"), timeout=10).status_code == 200
+    assert requests.get(uri, auth=("alice", "alice-first-Password-1"), timeout=10).status_code == 401
 
     removed = users("remove.json", [{"name": "alice", "state": "absent"}])
-    assert requests.get(uri, auth=("alice", "alice-second-Pw2"), timeout=10).status_code == 401
+    assert requests.get(uri, auth=("alice", "alice-second-Password-2"), timeout=10).status_code == 401
     # The owner's login still works, and only the htpasswd tasks ran on the host.
     env = _client_env(deployment["tmp"])
     assert requests.get(uri, auth=(env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"]),
