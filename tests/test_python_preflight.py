@@ -16,6 +16,9 @@ DEBIAN_FACTS = {
         ({"python_pip_ca_bundle": "/nonexistent/ca.pem"}, "python_pip_ca_bundle must be the path of a PEM file"),
         ({"python_min_version": "3.8"}, "python_min_version must be 3.10 or newer"),
         ({"python_pip_timeout": "soon"}, "python_pip_timeout"),
+        # A URL with credentials is shown masked.
+        ({"python_pip_index_url": "ftp://bob:idx-secret-51d2@mirror.invalid/simple"},
+         "got 'ftp://****@mirror.invalid/simple'"),
     ],
 )
 def test_bad_input_fails_in_preflight(run_role, variables, expected):
@@ -24,6 +27,7 @@ def test_bad_input_fails_in_preflight(run_role, variables, expected):
     assert expected in result.output, result.output
     # Nothing past preflight ran.
     assert "Install Python 3 with venv and pip" not in result.output
+    assert "idx-secret-51d2" not in result.output
 
 
 def test_unsupported_os_family_fails_in_preflight(run_role):
@@ -48,3 +52,18 @@ def test_too_old_python_fails_in_preflight(run_role):
     assert "python_executable=/usr/bin/python3 is Python 3.9.2" in result.output, result.output
     assert "python_min_version=3.10" in result.output
     assert "Install Python 3 with venv and pip" not in result.output
+
+
+def test_index_credentials_never_shown(run_role, monkeypatch):
+    """An index URL with credentials reaches neither the output (-v --diff)
+    nor an environment variable of a command: uv gets a config file."""
+    monkeypatch.setenv("ANSIBLE_DIFF_ALWAYS", "1")
+    monkeypatch.setenv("ANSIBLE_VERBOSITY", "1")
+    secret = "idx-secret-7e4b"
+    result = run_role("python", {"python_pip_index_url": f"https://bob:{secret}@pypi.internal/simple"},
+                      facts=DEBIAN_FACTS)
+    assert "Set pip's package index" in result.output, result.output
+    assert "Write uv's configuration (the package index)" in result.output, result.output
+    assert secret not in result.output, result.output
+    assert "UV_INDEX_URL" not in result.output
+    assert "UV_CONFIG_FILE: /etc/mlops-mlflow/uv.toml" in result.output, result.output

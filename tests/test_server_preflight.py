@@ -46,6 +46,16 @@ KEK_DEFAULT = "mlflow-default-kek-passphrase-for-development-only"
         ({"server_pre_upgrade_command": ["dump.sh"]}, ["server_pre_upgrade_command must be empty or", '["dump.sh"]']),
         ({"server_service_manager": "supervisord"}, ["server_service_manager", "supervisord", "systemd, tmux"]),
         ({"server_installer": "conda"}, ["server_installer", "conda", "uv, pip"]),
+        ({"server_socket": "/tmp/mlflow.sock"}, ["server_socket must be empty (TCP) or a socket path", "got server_socket='/tmp/mlflow.sock'"]),
+        ({"server_socket": "/run/mlflow.sock"}, ["in a directory of its own under /run", "got server_socket='/run/mlflow.sock'"]),
+        (
+            {"server_socket": "/run/mlflow/mlflow.sock", "server_service_manager": "tmux"},
+            ["with server_service_manager=systemd", "server_service_manager=tmux"],
+        ),
+        (
+            {"server_socket": "/run/mlflow/mlflow.sock", "server_job_execution": True},
+            ["server_job_execution=false", "server_job_execution=True"],
+        ),
         (
             {"server_ai_gateway": True},
             ["server_ai_gateway=true needs server_crypto_kek_passphrase", "at least 16 characters", "got an empty value"],
@@ -158,6 +168,64 @@ def test_fleet_with_one_kek_passphrase_passes(tmp_path):
     }, {"server_ai_gateway": True})
     assert rc == 0, output
     assert SECRET not in output
+
+
+# server_env keys that would undo a guarantee, with the hint preflight gives for each.
+RESERVED_ENV = {
+    "MLFLOW_HOST": "use server_host (loopback only)",
+    "MLFLOW_PORT": "use server_port",
+    "MLFLOW_WORKERS": "use server_workers",
+    "MLFLOW_SERVER_ALLOWED_HOSTS": "use server_public_names",
+    "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": "use server_cors_allowed_origins",
+    "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE": "no variable, MLflow's security middleware stays on",
+    "MLFLOW_SERVER_X_FRAME_OPTIONS": "no variable, MLflow's SAMEORIGIN default stays",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "use server_job_execution",
+    "MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS": "no variable, it runs user-supplied code in the server process",
+    "MLFLOW_ENABLE_REMOTE_ASSISTANT": "no variable, it runs a shell and coding agents on the server",
+    "MLFLOW_ENABLE_AI_GATEWAY": "use server_ai_gateway",
+    "MLFLOW_CRYPTO_KEK_PASSPHRASE": "use server_crypto_kek_passphrase",
+    "MLFLOW_GATEWAY_API_BASE_ALLOW_PRIVATE_IPS": "no variable, MLflow's SSRF guard stays on",
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "no variable, MLflow's SSRF guard stays on",
+    "MLFLOW_GUNICORN_OPTS": "no variable, gunicorn switches MLflow's security middleware off",
+    "MLFLOW_UVICORN_OPTS": "use server_socket (other uvicorn options can bind other addresses",
+    "UVICORN_UDS": "no variable, uvicorn's own settings",
+    "UVICORN_FORWARDED_ALLOW_IPS": "no variable, uvicorn's own settings",
+    "FORWARDED_ALLOW_IPS": "no variable, it decides whose X-Forwarded-For uvicorn believes",
+    "MLFLOW_BACKEND_STORE_URI": "use server_backend_store_uri",
+    "MLFLOW_REGISTRY_STORE_URI": "use server_registry_store_uri",
+    "MLFLOW_ARTIFACTS_DESTINATION": "use server_artifacts_destination",
+    "MLFLOW_DEFAULT_ARTIFACT_ROOT": "use server_artifacts_destination",
+    "MLFLOW_SERVE_ARTIFACTS": "no variable, artifacts are always proxied",
+    "MLFLOW_EXPOSE_PROMETHEUS": "use server_prometheus_dir",
+    "MLFLOW_STATIC_PREFIX": "no variable, nginx's locations assume no prefix",
+    "MLFLOW_DISABLE_TELEMETRY": "no variable, telemetry stays off",
+    "HOME": "use server_data_dir",
+}
+
+
+def test_server_env_cannot_undo_a_guarantee(run_role, refused):
+    """Every key of the role's list (and a few uvicorn ones) is refused with its hint."""
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    reserved = yaml.safe_load((root / "roles/server/vars/main.yml").read_text())["__server_env_reserved"]
+    assert set(RESERVED_ENV) - {"UVICORN_UDS", "UVICORN_FORWARDED_ALLOW_IPS"} <= set(reserved)
+    hints = dict(reserved, **RESERVED_ENV)
+    env = {key: f"{SECRET}-{n}" for n, key in enumerate(hints)}
+    env["AWS_DEFAULT_REGION"] = "eu-west-1"  # allowed
+    result = run_role("server", {"server_env": env}, facts=DEBIAN_FACTS)
+    refused(result, ["server_env must not set"], not_shown=["Create the user", SECRET, "AWS_DEFAULT_REGION"])
+    # The message is wrapped (and quotes doubled) by the YAML output callback.
+    message = " ".join(result.output.split()).replace("''", "'")
+    for key, hint in hints.items():
+        assert f"{key}: {hint}" in message, f"{key}: {hint}"
+
+
+def test_server_env_one_key_is_named_with_its_variable(run_role, refused):
+    result = run_role("server", {"server_env": {"MLFLOW_SERVER_ALLOWED_HOSTS": "*", "TZ": "UTC"}},
+                      facts=DEBIAN_FACTS)
+    refused(result, ["server_env must not set MLFLOW_SERVER_ALLOWED_HOSTS: MLFLOW_SERVER_ALLOWED_HOSTS: "
+                     "use server_public_names."], not_shown=["Create the user", "TZ"])
 
 
 def test_server_good_input_passes_preflight(run_role):
