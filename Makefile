@@ -92,6 +92,7 @@ molecule: venv testbed
 molecule-all: venv testbed
 	@scripts/molecule-all.sh $(SCENARIOS)
 
+test: export TEST_START := $(shell date +%s)
 test: venv
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory testbed
