@@ -87,6 +87,7 @@ pytest: venv testbed
 
 molecule: venv testbed
 	@test -n "$(S)" || { echo "usage: make molecule S=<scenario>"; exit 2; }
+	@scripts/apt-lists.sh stale
 	molecule test -s $(S)
 
 molecule-all: venv testbed
