@@ -114,6 +114,29 @@ def test_no_credentials_get_401(deployment):
     assert wrong.status_code == 401
 
 
+def test_no_crafted_request_reaches_mlflow_without_a_password(deployment):
+    """The auth-boundary probe against the published port, as an attacker on
+    this machine would send it (raw dot-segments, encoded / ? # ., //), and its
+    self-test straight against MLflow inside the container: there the same
+    requests must reach MLflow's handlers, or the oracle would prove nothing."""
+    probe = ROOT / "molecule/_shared/files/auth_boundary_probe.py"
+    uri = _client_env(deployment["tmp"])["MLFLOW_TRACKING_URI"]
+    port = uri.rsplit(":", 1)[1]
+    boundary = subprocess.run(
+        [sys.executable, str(probe), "--url", f"http://127.0.0.1:{port}", "--host", "localhost"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert boundary.returncode == 0, boundary.stdout[-4000:] + boundary.stderr[-2000:]
+    copied = _docker("cp", str(probe), f"{NAME}:/var/tmp/auth_boundary_probe.py")
+    assert copied.returncode == 0, copied.stderr
+    direct = subprocess.run(
+        ["docker", "exec", NAME, "python3", "/var/tmp/auth_boundary_probe.py",
+         "--url", "http://127.0.0.1:5000", "--host", "localhost", "--direct"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert direct.returncode == 0, direct.stdout[-4000:] + direct.stderr[-2000:]
+
+
 def test_site_yml_again_changes_nothing(deployment):
     again = _playbook("playbooks/site.yml", deployment["extra"])
     changed = [int(n) for n in re.findall(r"changed=(\d+)", again.stdout)]
