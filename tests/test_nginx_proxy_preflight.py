@@ -48,7 +48,45 @@ def test_bad_input_fails_in_preflight(run_role, variables, expected):
     assert result.rc != 0, result.output
     assert expected in result.output, result.output
     # Nothing past preflight ran.
-    assert "Install nginx and passlib" not in result.output
+    assert "Install nginx" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("users", "expected"),
+    [
+        (
+            [{"name": "alice", "password": "short-pass-15ch"}],
+            "nginx_proxy_users: the password given for user 'alice' (entry 0) is shorter than 16 characters",
+        ),
+        (
+            [{"name": "mlflow"}, {"name": "bob", "password": "b" * 60 + "-too-long-for-bcrypt"}],
+            "nginx_proxy_users: the password given for user 'bob' (entry 1) is longer than 72 bytes",
+        ),
+        (
+            [{"name": "alice", "password": "long-enough-password-1"}, {"name": "alice", "password": "long-enough-password-2"}],
+            'each user may appear once in nginx_proxy_users; got ["alice"] more than once',
+        ),
+    ],
+)
+def test_bad_passwords_are_refused_without_showing_them(run_role, refused, users, expected):
+    result = run_role("nginx_proxy", {"nginx_proxy_users": users}, facts=DEBIAN_FACTS)
+    passwords = [u["password"] for u in users if "password" in u]
+    refused(result, [expected], not_shown=["Install nginx", *passwords])
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"nginx_proxy_htpasswd_bcrypt_cost": 3}, "nginx_proxy_htpasswd_bcrypt_cost must be a bcrypt cost from 4 to 31"),
+        ({"nginx_proxy_htpasswd_bcrypt_cost": 32}, "got nginx_proxy_htpasswd_bcrypt_cost=32"),
+        ({"nginx_proxy_password_length": 100}, "nginx_proxy_password_length=100"),
+        ({"nginx_proxy_cors_origins": ["*"]}, 'nginx_proxy_cors_origins must be a list of origins like https://app.example.com'),
+        ({"nginx_proxy_cors_origins": ["https://app.example.com/ui"]}, 'got ["https://app.example.com/ui"]'),
+    ],
+)
+def test_bad_hash_and_cors_settings_fail_in_preflight(run_role, refused, variables, expected):
+    result = run_role("nginx_proxy", dict({"nginx_proxy_users": USERS}, **variables), facts=DEBIAN_FACTS)
+    refused(result, [expected], not_shown=["Install nginx"])
 
 
 def test_passwords_stay_out_of_failure_messages(run_role):
@@ -74,4 +112,4 @@ def test_good_input_passes_preflight(run_role):
     }
     result = run_role("nginx_proxy", variables, facts=DEBIAN_FACTS)
     # Past preflight, check mode reaches the install task.
-    assert "Install nginx and passlib" in result.output, result.output
+    assert "Install nginx" in result.output, result.output

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Test upstream for the nginx_proxy scenarios: answers every GET, POST and PUT
 on 127.0.0.1:5000 with 200 and a JSON body that echoes the method, the path,
-the Host and X-Forwarded-* headers and how many requests the connection has
-carried (keep-alive); for a body it streams it in chunks and returns its byte
-count and sha256. Standard library only."""
+the Host, X-Forwarded-*, Authorization and X-MLflow-Guardrail-Bypass headers
+and how many requests the connection has carried (keep-alive); for a body it
+streams it in chunks and returns its byte count and sha256. Like MLflow with
+CORS allowed, every answer carries Access-Control-Allow-* headers (nginx must
+hide them unless told otherwise). Standard library only."""
 from __future__ import annotations
 
 import hashlib
@@ -52,6 +54,8 @@ class EchoHandler(BaseHTTPRequestHandler):
             "host": self.headers.get("Host"),
             "x_forwarded": {k: v for k, v in self.headers.items() if k.lower().startswith("x-forwarded-")},
             "x_real_ip": self.headers.get("X-Real-IP"),
+            "authorization": self.headers.get("Authorization"),
+            "guardrail_bypass": self.headers.get("X-MLflow-Guardrail-Bypass"),
             "connection": self.headers.get("Connection"),
             "requests_on_connection": self.served,
         }
@@ -61,6 +65,9 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
+        self.send_header("Access-Control-Allow-Credentials", "true")
+        self.send_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
         self.end_headers()
         self.wfile.write(data)
 
