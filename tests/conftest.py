@@ -16,7 +16,8 @@ first call it asks every selected test that needs nothing but `run_role`,
 (calling it with a recorder that stops at the first run_role call), runs
 those in one batch per role, and then answers those calls from the batch.
 Roles whose tasks compare hosts (run_once, ansible_play_hosts, hostvars)
-are never batched: there, other cases would be other hosts of one fleet."""
+are never batched, or only the cases that cannot reach those tasks (_ALONE):
+there, other cases would be other hosts of one fleet."""
 from __future__ import annotations
 
 import json
@@ -122,7 +123,18 @@ def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Pa
 _CROSS_HOST = re.compile(r"\brun_once\b|ansible_play_hosts|hostvars\[")
 
 
-def _batchable(role: str) -> bool:
+# Roles whose cross-host tasks are known: only the cases that reach them run
+# alone (server: the fleet-wide KEK check with the AI gateway on, and the
+# run_once migration on a shared, non-SQLite database).
+_ALONE = {
+    "server": lambda variables: bool(variables.get("server_ai_gateway"))
+    or not str(variables.get("server_backend_store_uri", "sqlite:")).startswith("sqlite:"),
+}
+
+
+def _batchable(role: str, variables: dict) -> bool:
+    if role in _ALONE:
+        return not _ALONE[role](variables)
     tasks = ROOT / "roles" / role / "tasks"
     return tasks.is_dir() and not any(_CROSS_HOST.search(f.read_text()) for f in tasks.glob("*.yml"))
 
@@ -164,7 +176,7 @@ def _prepare_batches(session) -> dict[str, PlaybookResult]:
             item.obj(**kwargs)
         except _Recorded as recorded:
             role, variables, facts = recorded.call
-            if _batchable(role):
+            if _batchable(role, variables):
                 calls.setdefault(role, {})[_key(role, variables, facts)] = (variables, facts)
         except Exception:  # noqa: BLE001 - the test will run for real and say what is wrong
             continue
