@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# apt's package lists shared by the test containers of one Debian release
-# (molecule/_shared/create.yml mounts $MOLECULE_APT_LISTS/<tag> on
-# /var/lib/apt/lists). They are fetched here, once per release and before any
-# scenario starts, by a throw-away container of the base image: the roles'
-# apt tasks (cache_valid_time) then find them fresh and never update them,
-# so no two containers ever update the same lists at once.
+# apt's package lists for the test containers of one Debian release
+# (molecule/_shared/create.yml copies $MOLECULE_APT_LISTS/<tag> into each new
+# container's /var/lib/apt/lists). They are fetched here, once per release and
+# before any scenario starts, by a throw-away container of the base image: the
+# roles' apt tasks (cache_valid_time) then find them fresh in every container
+# and download them no more.
 #
 #   scripts/apt-lists.sh          fetch them anew (scripts/molecule-all.sh)
 #   scripts/apt-lists.sh stale    only where missing or older than 6 hours
@@ -22,4 +22,5 @@ for tag in debian12 debian13; do
   find "$lists" -mindepth 1 -delete
   echo "[apt-lists] fetching the package lists of $tag"
   docker run --rm -v "$lists:/var/lib/apt/lists" "$repo:$tag" apt-get update -qq >/dev/null
+  rm -rf "$lists/partial"
 done
