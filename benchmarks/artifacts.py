@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import ROOT, ca_bundle, container, inventory, playbook, run
+from _common import ROOT, container, inventory, playbook, run, stack_vars
 
 NAME = "bench-artifacts"
 CERT = "/etc/ssl/certs/mlops-mlflow-nginx.crt"
@@ -32,16 +32,8 @@ CERT = "/etc/ssl/certs/mlops-mlflow-nginx.crt"
 
 def deploy(password: str, tls: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        extra = Path(tmp) / "vars.json"
-        extra.touch(mode=0o600)
-        extra.write_text(json.dumps({
-            "nginx_proxy_server_names": ["mlflow.bench"],
-            "server_public_names": ["mlflow.bench"],
-            "nginx_proxy_users": [{"name": "bench", "password": password}],
-            "nginx_proxy_tls_mode": "self_signed" if tls else "off",
-            "python_pip_ca_bundle": ca_bundle(),
-            "nginx_proxy_password_dir": tmp,
-        }))
+        extra = stack_vars(tmp, password, secrets.token_urlsafe(16),
+                           nginx_proxy_tls_mode="self_signed" if tls else "off")
         hosts = inventory(Path(tmp) / "hosts.json", {NAME: {}})
         run(playbook("benchmarks/playbooks/stack.yml", "-i", str(hosts), "-e", f"@{extra}"))
 
