@@ -35,9 +35,8 @@ run_one() {
 
 for s in "${scenarios[@]}"; do rm -f "$logdir/$s.result" "$logdir/$s.leak"; done
 # The containers share apt's package lists (molecule/_shared/create.yml):
-# start every run with none, so that no run installs from stale lists.
-apt_lists="${MOLECULE_APT_LISTS:-$HOME/.cache/mlops-mlflow/apt-lists}"
-[ -d "$apt_lists" ] && find "$apt_lists" -mindepth 1 -delete
+# fetch them once, before any scenario starts.
+scripts/apt-lists.sh
 running=0
 for s in "${scenarios[@]}"; do
   if [ "$running" -ge "$jobs_max" ]; then

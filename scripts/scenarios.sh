@@ -4,7 +4,7 @@
 # not named below follow in alphabetical order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-first=(stack_postgresql fleet stack_mysql server_upgrade server stack stack_s3 stack_gcs server_tmux
+first=(stack_postgresql stack_mysql stack stack_s3 stack_gcs server_tmux
   db_postgresql db_mysql nginx_proxy nginx_proxy_tls python)
 declare -A listed=()
 for s in "${first[@]}"; do

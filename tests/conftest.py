@@ -3,19 +3,36 @@ host in check mode, so that preflight checks can be tested without a target.
 
 Facts can be handed in (a fake OS family, say) through the test-only module
 tests/library/fake_facts.py; without them the host's real facts are gathered. Preflight runs before any
-change, and --check keeps a role that got past it from changing anything."""
+change, and --check keeps a role that got past it from changing anything.
+
+Speed: one ansible-playbook costs a few seconds of CPU before its first task,
+and the preflight tests need over a hundred of them. So the cases of one role
+run as the hosts of one play (`run_batch`): each case is a local host with
+its own variables (include_vars, above everything but set_fact and extra
+vars) and facts, and reads back only what its own host printed
+(tests/callback_plugins/per_host.py). `run_role` does that by itself: on its
+first call it asks every selected test that needs nothing but `run_role`,
+`refused` and its parameters which role, variables and facts it runs
+(calling it with a recorder that stops at the first run_role call), runs
+those in one batch per role, and then answers those calls from the batch.
+Roles whose tasks compare hosts (run_once, ansible_play_hosts, hostvars)
+are never batched, or only the cases that cannot reach those tasks (_ALONE):
+there, other cases would be other hosts of one fleet."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -37,11 +54,151 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def _ansible_playbook(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )
+
+
+def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Path,
+              env: dict[str, str] | None = None) -> dict[str, PlaybookResult]:
+    """Runs `role` in check mode once, each case {id: (variables, facts)} a
+    local host of its own; returns {id: PlaybookResult} with that host's
+    part of the output, failed when that host failed. `env` adds to the
+    environment of ansible-playbook (a value of None removes the variable)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    hosts = {f"case{i:03d}": case_id for i, case_id in enumerate(cases)}
+    vars_dir = workdir / "case_vars"
+    vars_dir.mkdir(exist_ok=True)
+    inventory = {"all": {"hosts": {}}}
+    for host, case_id in hosts.items():
+        variables, facts = cases[case_id]
+        (vars_dir / f"{host}.json").write_text(json.dumps(variables))
+        inventory["all"]["hosts"][host] = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "test_case_facts": facts,
+        }
+    (workdir / "hosts.yml").write_text(json.dumps(inventory))
+    playbook = [{
+        "name": f"Apply {role}",
+        "hosts": "all",
+        "gather_facts": False,
+        "pre_tasks": [
+            {"name": "Case variables", "ansible.builtin.include_vars": {"file": f"{vars_dir}/{{{{ inventory_hostname }}}}.json"}},
+            {"name": "Fake facts", "fake_facts": {"facts": "{{ test_case_facts }}"}, "when": "test_case_facts is not none"},
+            {"name": "Gather facts", "ansible.builtin.setup": {}, "when": "test_case_facts is none"},
+        ],
+        "roles": [{"role": f"mlops.mlflow.{role}"}],
+    }]
+    (workdir / "play.yml").write_text(json.dumps(playbook))
+    report = workdir / "per_host.json"
+    report.unlink(missing_ok=True)
+    run_env = _env(workdir)
+    for key, value in (env or {}).items():
+        if value is None:
+            run_env.pop(key, None)
+        else:
+            run_env[key] = value
+    run_env.update(
+        ANSIBLE_STDOUT_CALLBACK="per_host",
+        ANSIBLE_CALLBACK_PLUGINS=str(TESTS / "callback_plugins"),
+        PER_HOST_OUTPUT=str(report),
+    )
+    proc = _ansible_playbook(["--check", "-i", str(workdir / "hosts.yml"), str(workdir / "play.yml")], workdir, run_env)
+    whole = proc.stdout + proc.stderr
+    parts = json.loads(report.read_text()) if report.exists() else {}
+    results = {}
+    for host, case_id in hosts.items():
+        part = parts.get(host)
+        if part is None:
+            # The play never reached this host (a syntax error, say): the whole output tells why.
+            results[case_id] = PlaybookResult(proc.returncode or 1, whole)
+        else:
+            results[case_id] = PlaybookResult(2 if part["failed"] else 0, part["output"])
+    return results
+
+
+_CROSS_HOST = re.compile(r"\brun_once\b|ansible_play_hosts|hostvars\[")
+
+
+# Roles whose cross-host tasks are known: only the cases that reach them run
+# alone (server: the fleet-wide KEK check with the AI gateway on, and the
+# run_once migration on a shared, non-SQLite database).
+_ALONE = {
+    "server": lambda variables: bool(variables.get("server_ai_gateway"))
+    or not str(variables.get("server_backend_store_uri", "sqlite:")).startswith("sqlite:"),
+}
+
+
+def _batchable(role: str, variables: dict) -> bool:
+    if role in _ALONE:
+        return not _ALONE[role](variables)
+    tasks = ROOT / "roles" / role / "tasks"
+    return tasks.is_dir() and not any(_CROSS_HOST.search(f.read_text()) for f in tasks.glob("*.yml"))
+
+
+def _key(role: str, variables: dict, facts: dict | None) -> str:
+    return json.dumps([role, variables, facts], sort_keys=True, default=str)
+
+
+class _Recorded(Exception):
+    def __init__(self, call):
+        super().__init__()
+        self.call = call
+
+
+_BATCHED: dict[str, PlaybookResult] | None = None
+
+
+def _prepare_batches(session) -> dict[str, PlaybookResult]:
+    """Asks each selected test that can be asked (see the module doc) for its
+    first run_role call; runs them in one batch per role."""
+    allowed = {"run_role", "refused"}
+    calls: dict[str, dict[str, tuple[dict, dict | None]]] = {}
+
+    def recorder(role, variables, facts=None):
+        raise _Recorded((role, variables, facts))
+
+    for item in session.items:
+        argnames = getattr(getattr(item, "_fixtureinfo", None), "argnames", None)
+        if argnames is None or "run_role" not in argnames:
+            continue
+        params = dict(getattr(getattr(item, "callspec", None), "params", {}))
+        if not set(argnames) <= allowed | set(params):
+            continue
+        kwargs = {name: params[name] for name in argnames if name in params}
+        kwargs["run_role"] = recorder
+        if "refused" in argnames:
+            kwargs["refused"] = lambda *args, **kw: None
+        try:
+            item.obj(**kwargs)
+        except _Recorded as recorded:
+            role, variables, facts = recorded.call
+            if _batchable(role, variables):
+                calls.setdefault(role, {})[_key(role, variables, facts)] = (variables, facts)
+        except Exception:  # noqa: BLE001 - the test will run for real and say what is wrong
+            continue
+    answers: dict[str, PlaybookResult] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="preflight-batches-"))
+    for role, cases in calls.items():
+        if len(cases) > 1:
+            answers.update(run_batch(role, cases, workdir / role))
+    return answers
+
+
 @pytest.fixture
-def run_role(tmp_path: Path):
+def run_role(tmp_path: Path, request):
     """run_role(role, variables, facts=None) -> PlaybookResult"""
 
     def _run(role: str, variables: dict, facts: dict | None = None) -> PlaybookResult:
+        global _BATCHED
+        if _BATCHED is None:
+            _BATCHED = _prepare_batches(request.session)
+        batched = _BATCHED.get(_key(role, variables, facts))
+        if batched is not None:
+            return batched
         inventory = tmp_path / "hosts.yml"
         inventory.write_text(
             json.dumps(
@@ -73,23 +230,7 @@ def run_role(tmp_path: Path):
         )
         extra = tmp_path / "vars.json"
         extra.write_text(json.dumps(variables))
-        proc = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "--check",
-                "-i",
-                str(inventory),
-                "-e",
-                f"@{extra}",
-                str(playbook),
-            ],
-            cwd=tmp_path,
-            env=_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        proc = _ansible_playbook(["--check", "-i", str(inventory), "-e", f"@{extra}", str(playbook)], tmp_path, _env(tmp_path))
         return PlaybookResult(proc.returncode, proc.stdout + proc.stderr)
 
     return _run

@@ -7,6 +7,7 @@ import socket
 import threading
 
 import pytest
+from conftest import run_batch
 
 
 def _closed_port_url() -> str:
@@ -15,16 +16,22 @@ def _closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-@pytest.fixture
-def good(tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+# Fake credentials only, no config file, no instance metadata.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def _aws_env() -> dict:
+    """The environment above, every other AWS_ variable removed."""
+    return {**{key: None for key in os.environ if key.startswith("AWS_")}, **AWS_ENV}
+
+
+def _good(tmp_path) -> dict:
     key = tmp_path / "id_ed25519.pub"
     key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBWcUaZ2Zjt0T+4WQpQe7aG7mZ1M0Xr+uO6cXl8m1bYt test\n")
     return {
@@ -41,9 +48,17 @@ def good(tmp_path, monkeypatch):
 AWS_TASKS = ("Find the default VPC", "Find the deployment's instances", "Security group of the MLflow server")
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
+@pytest.fixture
+def good(tmp_path, monkeypatch):
+    for key, value in _aws_env().items():
+        if value is None:
+            monkeypatch.delenv(key)
+        else:
+            monkeypatch.setenv(key, value)
+    return _good(tmp_path)
+
+
+BAD = [
         ({"aws_region": ""}, ["aws_region must be set to an AWS region", "got ''"]),
         ({"aws_region": "Europe"}, ["aws_region must be set to an AWS region", "got 'Europe'"]),
         ({"aws_admin_cidrs": []}, ["aws_admin_cidrs must list the networks allowed to reach SSH", "got []"]),
@@ -71,10 +86,22 @@ AWS_TASKS = ("Find the default VPC", "Find the deployment's instances", "Securit
         ({"aws_infra_database": "rds", "aws_infra_rds_allocated_storage": 5}, ["aws_infra_rds_allocated_storage be 20 (GiB) or more"]),
         ({"aws_infra_database": "oracle"}, ["aws_infra_database", "oracle"]),
         ({"aws_infra_state": "absent"}, ["Confirm with -e aws_infra_teardown_confirm=mlflow-test", "got aws_infra_teardown_confirm=''"]),
-    ],
-)
-def test_aws_infra_bad_input_fails_in_preflight(run_role, good, change, expected):
-    result = run_role("aws_infra", dict(good, **change))
+]
+
+
+@pytest.fixture(scope="module")
+def bad_results(tmp_path_factory):
+    """Every case of BAD in one run of the role (conftest.run_batch)."""
+    tmp = tmp_path_factory.mktemp("aws-preflight")
+    good = _good(tmp)
+    cases = {str(i): (dict(good, **change), None) for i, (change, _) in enumerate(BAD)}
+    return run_batch("aws_infra", cases, tmp / "batch", env=_aws_env())
+
+
+@pytest.mark.parametrize("case", range(len(BAD)), ids=[f"{next(iter(c))}={next(iter(c.values()))!r}"[:60] for c, _ in BAD])
+def test_aws_infra_bad_input_fails_in_preflight(bad_results, case):
+    expected = BAD[case][1]
+    result = bad_results[str(case)]
     assert result.rc != 0, result.output
     for text in expected:
         assert text in result.output, result.output

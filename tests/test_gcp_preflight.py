@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import run_batch
 
 GUARD = Path(__file__).resolve().parent / "gcp_double"
 
@@ -23,13 +24,16 @@ GOOD = {
 }
 
 
+PROXIES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
 @pytest.fixture
 def guarded(monkeypatch, tmp_path):
     blocked = tmp_path / "blocked.log"
     monkeypatch.setenv("PYTHONPATH", str(GUARD))
     monkeypatch.setenv("GCP_DOUBLE_BLOCKED_LOG", str(blocked))
     monkeypatch.delenv("GCP_DOUBLE_PORT", raising=False)
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+    for var in PROXIES:
         monkeypatch.delenv(var, raising=False)
     return blocked
 
@@ -63,25 +67,45 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("bad,expected", CASES, ids=[f"{next(iter(c[0]))}={next(iter(c[0].values()))!r}" for c in CASES])
-def test_bad_input_fails_in_preflight(run_role, guarded, bad, expected):
-    result = run_role("gcp_infra", {**GOOD, **bad})
+SHORT_PASSWORD = "short-pw"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Every case of CASES, and a Cloud SQL password that is too short, in one
+    run of the role (conftest.run_batch) under the network guard. Returns
+    ({case: PlaybookResult}, path of the guard's log)."""
+    tmp = tmp_path_factory.mktemp("gcp-preflight")
+    blocked = tmp / "blocked.log"
+    env = {"PYTHONPATH": str(GUARD), "GCP_DOUBLE_BLOCKED_LOG": str(blocked), "GCP_DOUBLE_PORT": None}
+    env.update({var: None for var in PROXIES})
+    cases = {str(i): ({**GOOD, **bad}, None) for i, (bad, _) in enumerate(CASES)}
+    cases["short-password"] = (
+        {**GOOD, "gcp_infra_cloudsql": True, "gcp_infra_cloudsql_password": SHORT_PASSWORD}, None)
+    return run_batch("gcp_infra", cases, tmp / "batch", env=env), blocked
+
+
+@pytest.mark.parametrize("case", range(len(CASES)),
+                         ids=[f"{next(iter(c[0]))}={next(iter(c[0].values()))!r}" for c in CASES])
+def test_bad_input_fails_in_preflight(results, case):
+    outputs, blocked = results
+    result = outputs[str(case)]
     assert result.rc != 0, result.output
-    for text in expected:
+    for text in CASES[case][1]:
         assert text in result.output, (text, result.output[-3000:])
     # Nothing after preflight ran: no google.cloud task, no connection attempt.
     for task in ("Service account of the VM", "Find the VMs of the deployment", "Firewall rule for"):
         assert f"gcp_infra : {task}" not in result.output, result.output[-3000:]
-    assert not guarded.exists(), guarded.read_text()
+    assert not blocked.exists(), blocked.read_text()
 
 
-def test_cloudsql_password_is_checked_and_not_shown(run_role, guarded):
-    secret = "short-pw"
-    result = run_role("gcp_infra", {**GOOD, "gcp_infra_cloudsql": True, "gcp_infra_cloudsql_password": secret})
+def test_cloudsql_password_is_checked_and_not_shown(results):
+    outputs, blocked = results
+    result = outputs["short-password"]
     assert result.rc != 0, result.output
     assert "gcp_infra_cloudsql_password" in result.output
-    assert secret not in result.output
-    assert not guarded.exists()
+    assert SHORT_PASSWORD not in result.output
+    assert not blocked.exists()
 
 
 def test_guard_blocks_a_real_google_endpoint(guarded, tmp_path):

@@ -47,12 +47,15 @@ def _playbook(path: str, extra: Path, *args: str) -> subprocess.CompletedProcess
 def deployment(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     pip_cache = os.environ.get("MOLECULE_PIP_CACHE") or str(Path.home() / ".cache/mlops-mlflow/pip")
-    Path(pip_cache).mkdir(parents=True, exist_ok=True)
+    uv_cache = os.environ.get("MOLECULE_UV_CACHE") or str(Path.home() / ".cache/mlops-mlflow/uv")
+    for cache in (pip_cache, uv_cache):
+        Path(cache).mkdir(parents=True, exist_ok=True)
     extra = tmp / "vars.json"
     extra.write_text(json.dumps({
         "mlflow_deployment_name": NAME,
         "local_infra_http_port": _free_port(),
-        "local_infra_volumes": [f"{pip_cache}:/root/.cache/pip"],
+        # The caches the Molecule scenarios share (MLflow is installed with uv).
+        "local_infra_volumes": [f"{pip_cache}:/root/.cache/pip", f"{uv_cache}:/root/.cache/uv"],
         "nginx_proxy_password_dir": str(tmp / "credentials"),
         "mlflow_local_env_file": str(tmp / "local" / "mlflow.env"),
     }))
@@ -111,6 +114,29 @@ def test_no_credentials_get_401(deployment):
     assert wrong.status_code == 401
 
 
+def test_no_crafted_request_reaches_mlflow_without_a_password(deployment):
+    """The auth-boundary probe against the published port, as an attacker on
+    this machine would send it (raw dot-segments, encoded / ? # ., //), and its
+    self-test straight against MLflow inside the container: there the same
+    requests must reach MLflow's handlers, or the oracle would prove nothing."""
+    probe = ROOT / "molecule/_shared/files/auth_boundary_probe.py"
+    uri = _client_env(deployment["tmp"])["MLFLOW_TRACKING_URI"]
+    port = uri.rsplit(":", 1)[1]
+    boundary = subprocess.run(
+        [sys.executable, str(probe), "--url", f"http://127.0.0.1:{port}", "--host", "localhost"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert boundary.returncode == 0, boundary.stdout[-4000:] + boundary.stderr[-2000:]
+    copied = _docker("cp", str(probe), f"{NAME}:/var/tmp/auth_boundary_probe.py")
+    assert copied.returncode == 0, copied.stderr
+    direct = subprocess.run(
+        ["docker", "exec", NAME, "python3", "/var/tmp/auth_boundary_probe.py",
+         "--url", "http://127.0.0.1:5000", "--host", "localhost", "--direct"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert direct.returncode == 0, direct.stdout[-4000:] + direct.stderr[-2000:]
+
+
 def test_site_yml_again_changes_nothing(deployment):
     again = _playbook("playbooks/site.yml", deployment["extra"])
     changed = [int(n) for n in re.findall(r"changed=(\d+)", again.stdout)]
@@ -124,17 +150,17 @@ def test_users_playbook_adds_rotates_and_removes_a_user(deployment):
     def users(name: str, entries: list[dict]) -> subprocess.CompletedProcess:
         return _playbook("playbooks/users.yml", _with_vars(deployment, name, nginx_proxy_users=owner + entries))
 
-    added = users("add.json", [{"name": "alice", "password": "alice-first-Pw1"}])
+    added = users("add.json", [{"name": "alice", "password": "alice-first-Password-1"}])
     assert "changed=0" not in re.search(r"mlflow-e2e\s*:.*", added.stdout).group(0), added.stdout[-3000:]
-    assert requests.get(uri, auth=("alice", "alice-first-Pw1"), timeout=10).status_code == 200
-    assert "alice-first-Pw1" not in added.stdout
+    assert requests.get(uri, auth=("alice", "alice-first-Password-1"), timeout=10).status_code == 200
+    assert "alice-first-Password-1" not in added.stdout
 
-    users("rotate.json", [{"name": "alice", "password": "alice-second-Pw2"}])
-    assert requests.get(uri, auth=("alice", "alice-second-Pw2"), timeout=10).status_code == 200
-    assert requests.get(uri, auth=("alice", "alice-first-Pw1"), timeout=10).status_code == 401
+    users("rotate.json", [{"name": "alice", "password": "alice-second-Password-2"}])
+    assert requests.get(uri, auth=("alice", "alice-second-Password-2"), timeout=10).status_code == 200
+    assert requests.get(uri, auth=("alice", "alice-first-Password-1"), timeout=10).status_code == 401
 
     removed = users("remove.json", [{"name": "alice", "state": "absent"}])
-    assert requests.get(uri, auth=("alice", "alice-second-Pw2"), timeout=10).status_code == 401
+    assert requests.get(uri, auth=("alice", "alice-second-Password-2"), timeout=10).status_code == 401
     # The owner's login still works, and only the htpasswd tasks ran on the host.
     env = _client_env(deployment["tmp"])
     assert requests.get(uri, auth=(env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"]),
