@@ -39,7 +39,10 @@ def deploy(password: str, tls: bool) -> None:
 
 
 def nginx_rss_kib() -> int:
-    out = run(["docker", "exec", NAME, "sh", "-c", "cat /proc/$(pgrep -d ' /proc/' nginx | sed 's| | /proc/|g')/status 2>/dev/null | awk '/^VmRSS/ {s += $2} END {print s + 0}'"]).stdout
+    """Resident memory of all nginx processes (the image has no pgrep)."""
+    script = ("for d in /proc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = nginx ] && "
+              "grep VmRSS $d/status; done | awk '{s += $2} END {print s + 0}'")
+    out = run(["docker", "exec", NAME, "sh", "-c", script]).stdout
     return int(out.strip() or 0)
 
 
