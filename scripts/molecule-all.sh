@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs `molecule test` for each scenario given (default: all of them),
-# MOLECULE_JOBS at a time (default 3), keeps each scenario's full log in
+# MOLECULE_JOBS at a time (default 2: a scenario keeps about one core busy,
+# and pytest runs beside them; on two cores a third scenario only stretches
+# every wait and health check), keeps each scenario's full log in
 # build/molecule/<scenario>.log, prints the tail of the log of any scenario
 # that fails, and ends with one line "N passed, N failed". Exits non-zero
 # when any scenario fails. A scenario also fails when the secret canary shows
@@ -14,7 +16,7 @@ if [ "$#" -eq 0 ]; then
 else
   scenarios=("$@")
 fi
-jobs_max="${MOLECULE_JOBS:-3}"
+jobs_max="${MOLECULE_JOBS:-2}"
 # A random value the scenarios put inside their secrets: it must not appear
 # anywhere in a scenario's output (converge runs with --diff).
 export MOLECULE_SECRET_CANARY="${MOLECULE_SECRET_CANARY:-mlops-canary-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')}"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Lists the Molecule scenarios (every molecule/<name>/molecule.yml), one per
-# line, the longest first so that parallel runs finish together; scenarios
+# line, the longest first (by their time alone on an idle machine) so that
+# parallel runs finish together; scenarios
 # not named below follow in alphabetical order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-first=(stack_postgresql stack_mysql stack stack_s3 stack_gcs server_tmux
-  db_postgresql db_mysql nginx_proxy nginx_proxy_tls python)
+first=(stack_postgresql stack stack_mysql stack_gcs nginx_proxy_tls nginx_proxy
+  stack_s3 server_tmux db_postgresql db_mysql python)
 declare -A listed=()
 for s in "${first[@]}"; do
   if [ -f "molecule/$s/molecule.yml" ]; then

@@ -37,6 +37,6 @@ printf '%-34s %6s\n' "pytest (beside Molecule)" "$pytest_seconds"
 printf '%-34s %6s\n' "Molecule, all scenarios" "$molecule_seconds"
 printf '%-34s %6s  (%d min %02d s; budget 30 min)\n' "make test, total" "$((end - test_start))" \
   "$(((end - test_start) / 60))" "$(((end - test_start) % 60))"
-echo "==== Molecule (each scenario's own time; up to ${MOLECULE_JOBS:-3} at a time) ===="
+echo "==== Molecule (each scenario's own time; up to ${MOLECULE_JOBS:-2} at a time) ===="
 grep -E '^(molecule [a-z0-9_]+ +(PASSED|FAILED) in|failed scenarios:|molecule: [0-9]+ passed, [0-9]+ failed$)' "$molecule_log"
 [ "$pytest_rc" -eq 0 ] && [ "$molecule_rc" -eq 0 ]
