@@ -211,7 +211,9 @@ def gcp(tmp_path_factory):
         runs["plain_delete"] = double.call("DELETE", f"https://storage.googleapis.com/storage/v1/b/{bucket(SQL)}")
         runs["down_bucket"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_teardown_bucket=true")
         runs["down_again"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_teardown_bucket=true")
-        print({k: round(v.seconds, 1) for k, v in runs.items() if isinstance(v, Run)})
+        for name, value in runs.items():  # for a look after a failure
+            if isinstance(value, Run):
+                (tmp / f"{name}.log").write_text(value.output)
         yield double, runs, blocked
 
 
