@@ -15,8 +15,8 @@ description:
     or a given token), for M(ansible.builtin.uri) calls to APIs that no working C(google.cloud) module covers
     (the Cloud SQL Admin API's PostgreSQL users and instance editions, instance start, object versions).
   - Reads nothing but the credentials and changes nothing; it runs in check mode too.
-  - The token is a secret for about an hour. Register the result with C(no_log: true), and put
-    C(no_log: true) on every task whose headers carry it.
+  - "The token is a secret for about an hour. Register the result with C(no_log: true), and put
+    C(no_log: true) on every task whose headers carry it."
 version_added: 0.1.0
 author: mlops.mlflow contributors
 options:
