@@ -5,6 +5,7 @@ it, no Ansible: each case is a body the real API is documented to refuse
 version of the role really sent."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,23 @@ def test_bucket_rules(double):
     for item in listed:
         assert double.call("DELETE", f"{base}/rules-bucket/o/a%2Fb.txt?generation={item['generation']}")[0] == 204
     assert double.call("DELETE", f"{base}/rules-bucket")[0] == 204
+
+
+def test_shapes_compares_captured_answers(double, tmp_path):
+    from gcp_double import shapes
+
+    answer = double.answers["compute.firewalls.get"]
+    real = json.loads(json.dumps(answer))
+    real["sourceTags"] = ["web"]  # Google returned a field the double did not
+    del real["logConfig"]  # the double returned one Google did not
+    (tmp_path / "compute.firewalls.get.json").write_text(json.dumps(real))
+    (tmp_path / "sql.instances.get.json").write_text(json.dumps({"name": "x", "colour": "blue"}))
+    lines = shapes.compare(tmp_path, double.answers)
+    assert "compute.firewalls.get: real only: sourceTags" in lines
+    assert "compute.firewalls.get: double only: logConfig" in lines
+    assert "compute.firewalls.get: double only: logConfig.enable" in lines
+    assert any(line.startswith("sql.instances.get: schema:") and "colour" in line for line in lines)
+    assert shapes.paths({"labels": {"a": "1"}, "items": [{"k": 1}]}) == {"labels", "labels.*", "items", "items[].k"}
 
 
 def test_answers_break_no_schema(double):

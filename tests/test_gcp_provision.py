@@ -211,6 +211,8 @@ def gcp(tmp_path_factory):
         runs["plain_delete"] = double.call("DELETE", f"https://storage.googleapis.com/storage/v1/b/{bucket(SQL)}")
         runs["down_bucket"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_teardown_bucket=true")
         runs["down_again"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_teardown_bucket=true")
+        if os.environ.get("GCP_DOUBLE_ANSWERS"):  # for tests/gcp_double/shapes.py (docs/gcp.md)
+            Path(os.environ["GCP_DOUBLE_ANSWERS"]).write_text(json.dumps(double.answers, indent=1, sort_keys=True))
         for name, value in runs.items():  # for a look after a failure
             if isinstance(value, Run):
                 (tmp / f"{name}.log").write_text(value.output)

@@ -1002,6 +1002,10 @@ class Api:
             if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", k) or not re.fullmatch(r"[a-z0-9_-]{0,63}", str(v)):
                 raise ApiError(400, f"Invalid request: label {k}={v}.", "invalid")
         backup = settings.get("backupConfiguration", {})
+        retention = int(backup.get("transactionLogRetentionDays", 7 if edition == "ENTERPRISE" else 14))
+        if not 1 <= retention <= (7 if edition == "ENTERPRISE" else 35):
+            raise ApiError(400, f"Invalid request: The number of transaction log retention days must be between 1 and "
+                                f"{7 if edition == 'ENTERPRISE' else 35}.", "invalid")
         out_settings = {
             "authorizedGaeApplications": [], "tier": settings.get("tier"), "kind": "sql#settings",
             "availabilityType": settings.get("availabilityType", "ZONAL"), "pricingPlan": "PER_USE",
@@ -1015,7 +1019,7 @@ class Api:
             "dataDiskSizeGb": str(settings.get("dataDiskSizeGb", 10)),
             "backupConfiguration": {"startTime": backup.get("startTime", "04:00"), "kind": "sql#backupConfiguration",
                                     "backupRetentionSettings": {"retentionUnit": "COUNT", "retainedBackups": 7},
-                                    "enabled": bool(backup.get("enabled", False)), "transactionLogRetentionDays": 7,
+                                    "enabled": bool(backup.get("enabled", False)), "transactionLogRetentionDays": retention,
                                     "pointInTimeRecoveryEnabled": bool(backup.get("pointInTimeRecoveryEnabled", False)),
                                     "transactionalLogStorageState": "CLOUD_STORAGE"},
             "settingsVersion": "1", "storageAutoResizeLimit": "0", "storageAutoResize": True,
@@ -1281,6 +1285,8 @@ class Handler(BaseHTTPRequestHandler):
                 return 500, error_body(500, f"the double failed: {exc!r}", "backendError")
             payload = json.loads(json.dumps(payload)) if payload is not None else None
         if 200 <= status < 300:
+            if payload is not None:
+                double.answers[api_method.id] = payload
             try:
                 check_response(api_method, payload)
             except ValidationError as exc:  # a bug of the double: make it loud
@@ -1338,6 +1344,7 @@ class Double:
         # method has no such parameter (Cloud Storage ignores unknown query parameters).
         self.tolerated_query = {"storage.buckets.delete": frozenset({"projection"})}
         self.errors: list[str] = []
+        self.answers: dict[str, object] = {}  # method id -> its last successful answer (tests/gcp_double/shapes.py)
         self.api = Api(self)
         handler = type("BoundHandler", (Handler,), {"double": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
