@@ -121,10 +121,21 @@ def gcp(tmp_path_factory):
                                " | map('items2dict'))) | to_json }}"},
                 "changed_when": False}]},
         }
+        # The role's old firewall request, through the real module: the double must refuse what Google refuses.
+        old_form = tmp / "old_form.json"
+        plays["old"] = {"name": "The old firewall network form", "hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "Firewall rule with network projects/P/global/networks/default",
+             "google.cloud.gcp_compute_firewall": {
+                 "project": PROJECT, "auth_kind": "serviceaccount", "service_account_file": str(key),
+                 "name": "old-form-allow-web", "network": {"selfLink": f"projects/{PROJECT}/global/networks/default"},
+                 "allowed": [{"ip_protocol": "tcp", "ports": ["80"]}], "source_ranges": ["0.0.0.0/0"]},
+             "register": "old_form", "ignore_errors": True},
+            {"name": "Keep its answer", "ansible.builtin.copy": {"dest": str(old_form), "mode": "0600",
+                                                                  "content": "{{ old_form | to_json }}"}}]}
         # Both deployments in one ansible-playbook (one start-up); later runs only the one with Cloud SQL,
         # whose path holds every task of the other.
         provision, provision_sql = tmp / "provision.yml", tmp / "provision_sql.yml"
-        provision.write_text(json.dumps([plays["plain"], plays["sql"], plays["dump"]]))
+        provision.write_text(json.dumps([plays["plain"], plays["sql"], plays["old"], plays["dump"]]))
         provision_sql.write_text(json.dumps([plays["sql"], plays["dump"]]))
         # Each play confirms its own deployment when the run says -e test_confirm=true.
         down = {name: {"name": f"Teardown {name}",
@@ -191,6 +202,7 @@ def gcp(tmp_path_factory):
         runs = Runs()
         runs["first"] = run(provision)
         runs["added"] = json.loads(dump.read_text()) if dump.exists() else {}
+        runs["old_form"] = json.loads(old_form.read_text()) if old_form.exists() else {}
         if runs["first"].proc.returncode != 0:  # the rest would only repeat the failure
             yield double, runs, blocked
             return
@@ -200,7 +212,9 @@ def gcp(tmp_path_factory):
         double.stop_instance(PROJECT, ZONE, f"{SQL}-vm")
         runs["stopped_refused"] = run(provision_sql, "-e", "gcp_infra_start_stopped_vm=false")
         dump.unlink()
-        runs["stopped"] = run(provision_sql)
+        # The same run changes the tier and asks for the password again: the two other Cloud SQL writes.
+        runs["stopped"] = run(provision_sql, "-e", "gcp_infra_cloudsql_tier=db-custom-2-7680",
+                              "-e", "gcp_infra_cloudsql_update_password=true")
         runs["added_after_start"] = json.loads(dump.read_text()) if dump.exists() else {}
         runs["refused"] = run(teardown)
         runs["down"] = run(teardown, "-e", "test_confirm=true")
@@ -226,12 +240,14 @@ def test_first_provision_succeeds(gcp):
     first = runs["first"]
     assert first.proc.returncode == 0, first.output[-6000:]
     assert recap_changed(first.output) > 0
+    assert re.search(r"^localhost\s+:.* failed=0 .* ignored=1", first.output, re.M)  # only the old form, on purpose
     assert double.errors == []
 
 
 def test_firewall_bodies_as_sent(gcp):
     _, runs, _ = gcp
     sent = {b["name"]: b for b in (r.body for r in runs["first"].sent("compute.firewalls.insert"))}
+    sent.pop("old-form-allow-web", None)  # the module's old form, below
     assert set(sent) == {f"{n}-allow-{k}" for n in (PLAIN, SQL) for k in ("web", "ssh")}
     for name in (PLAIN, SQL):
         web, ssh = sent[f"{name}-allow-web"], sent[f"{name}-allow-ssh"]
@@ -243,6 +259,17 @@ def test_firewall_bodies_as_sent(gcp):
         assert ssh["sourceRanges"] == ["203.0.113.7/32"] and ssh["targetTags"] == [name]
     opened = {p for body in sent.values() for a in body["allowed"] for p in a.get("ports", ["all"])}
     assert opened == {"22", "80", "443"}, opened  # never 5000, 5432, 3306 or all ports
+
+
+def test_old_firewall_form_is_refused_like_google_would(gcp):
+    _, runs, _ = gcp
+    # gcp_compute_firewall 1.10.2 with the role's old network form: it sends the project twice.
+    assert runs["old_form"].get("failed") is True, runs["old_form"]
+    sent = [r for r in runs["first"].sent("compute.firewalls.insert") if r.body["name"] == "old-form-allow-web"]
+    assert [r.body["network"] for r in sent] == [
+        f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/projects/{PROJECT}/global/networks/default"]
+    assert sent[0].status == 400 and "malformed" in json.dumps(runs["old_form"])
+    assert (PROJECT, "old-form-allow-web") not in runs["first"].state["firewalls"]
 
 
 def test_bucket_as_sent(gcp):
@@ -424,7 +451,7 @@ def test_stopped_vm_started(gcp):
     _, runs, _ = gcp
     run = runs["stopped"]
     assert run.proc.returncode == 0, run.output[-6000:]
-    assert [(r.method_id, r.path) for r in run.writes] == [
+    assert [(r.method_id, r.path) for r in run.writes if r.method_id.startswith("compute.")] == [
         ("compute.instances.start", f"/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{SQL}-vm/start")]
     vm = run.state["instances"][(PROJECT, ZONE, f"{SQL}-vm")]
     assert vm["status"] == "RUNNING"
@@ -432,6 +459,22 @@ def test_stopped_vm_started(gcp):
     assert runs["added_after_start"][f"{SQL}-vm"]["ansible_host"] == nat  # the new address
     assert nat != runs["first"].state["instances"][(PROJECT, ZONE, f"{SQL}-vm")]["networkInterfaces"][0][
         "accessConfigs"][0]["natIP"]
+
+
+def test_cloudsql_changed_settings_and_password(gcp):
+    _, runs, _ = gcp
+    run = runs["stopped"]
+    assert run.proc.returncode == 0, run.output[-6000:]
+    sql_writes = [r for r in run.writes if r.method_id.startswith("sql.")]
+    assert [r.method_id for r in sql_writes] == ["sql.instances.patch", "sql.users.update"]
+    patch, user = sql_writes
+    # Only what differs, with the settingsVersion that was read.
+    assert patch.body == {"settings": {"tier": "db-custom-2-7680", "settingsVersion": "1"}}
+    assert patch.status == 200
+    assert user.query == {"name": ["mlflow"]} and user.body == {"password": PASSWORD} and user.status == 200
+    stored = run.state["sql_instances"][(PROJECT, f"{SQL}-db")]["settings"]
+    assert stored["tier"] == "db-custom-2-7680" and stored["settingsVersion"] == "2"
+    assert PASSWORD not in run.output
 
 
 # -- teardown --------------------------------------------------------------------
