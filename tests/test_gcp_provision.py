@@ -211,6 +211,7 @@ def gcp(tmp_path_factory):
         runs["check"] = run(provision_sql, "--check")
         double.stop_instance(PROJECT, ZONE, f"{SQL}-vm")
         runs["stopped_refused"] = run(provision_sql, "-e", "gcp_infra_start_stopped_vm=false")
+        double.sql_maintenance(PROJECT, f"{SQL}-db")  # changes must wait until it is RUNNABLE again
         dump.unlink()
         # The same run changes the tier and asks for the password again: the two other Cloud SQL writes.
         runs["stopped"] = run(provision_sql, "-e", "gcp_infra_cloudsql_tier=db-custom-2-7680",
@@ -468,6 +469,9 @@ def test_cloudsql_changed_settings_and_password(gcp):
     sql_writes = [r for r in run.writes if r.method_id.startswith("sql.")]
     assert [r.method_id for r in sql_writes] == ["sql.instances.patch", "sql.users.update"]
     patch, user = sql_writes
+    # The instance was in maintenance (left by the run before): read until RUNNABLE, then changed.
+    reads = [r for r in run.requests if r.method_id == "sql.instances.get"]
+    assert len(reads) >= 2 and run.requests.index(reads[1]) < run.requests.index(patch)
     # Only what differs, with the settingsVersion that was read.
     assert patch.body == {"settings": {"tier": "db-custom-2-7680", "settingsVersion": "1"}}
     assert patch.status == 200

@@ -190,6 +190,7 @@ class Operation:
     running: object = None
     polls: int = 0
     instance_key: tuple | None = None  # Cloud SQL: the instance it locks
+    advance_on_read: bool = False  # also moves on when its instance is read (work nobody polls, like maintenance)
 
 
 @dataclass
@@ -936,6 +937,10 @@ class Api:
         return view
 
     def sql_instances_get(self, p, q, body, api="sqladmin.v1"):
+        key, _ = self._sql_instance(p)
+        for name, op in list(self.s.operations.items()):
+            if op.instance_key == key and op.advance_on_read and op.resource["status"] != "DONE":
+                self.poll(name)
         return 200, self._sql_view(api, self._sql_instance(p)[1])
 
     def sql_instances_list(self, p, q, body, api="sqladmin.v1"):
@@ -1391,6 +1396,20 @@ class Double:
         stale etag or settingsVersion)."""
         with self.state.lock:
             self.state.conflicts[method_id] = self.state.conflicts.get(method_id, 0) + times
+
+    def sql_maintenance(self, project: str, instance: str):
+        """Cloud SQL starts maintenance on an instance: MAINTENANCE (every
+        change refused with 409) until it has been read op_polls times."""
+        with self.state.lock:
+            key = (project, instance)
+            resource = self.state.sql_instances[key]
+            resource["state"] = "MAINTENANCE"
+
+            def done():
+                resource["state"] = "RUNNABLE"
+            self.api.sql_operation("sqladmin.v1", project, instance, "MAINTENANCE", done)
+            op = next(o for o in self.state.operations.values() if o.instance_key == key and o.resource["status"] != "DONE")
+            op.advance_on_read = True
 
     def stopped(self, vm: dict):
         """What stopping a VM does: TERMINATED, and its ephemeral external address released."""
