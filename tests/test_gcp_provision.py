@@ -167,6 +167,7 @@ def gcp(tmp_path_factory):
             PYTHONPATH=str(GUARD),
             GCP_DOUBLE_PORT=str(double.port),
             GCP_DOUBLE_BLOCKED_LOG=str(blocked),
+            GCP_DOUBLE_FAST_POLL="0.05",  # the modules' 1 s between polls: the double moves on per poll
             REQUESTS_CA_BUNDLE=str(double.ca),
             SSL_CERT_FILE=str(double.ca),
             ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
