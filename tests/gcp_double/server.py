@@ -56,11 +56,11 @@ import base64
 import datetime
 import hashlib
 import http.client
-import socket
 import ipaddress
 import itertools
 import json
 import re
+import socket
 import ssl
 import threading
 import uuid

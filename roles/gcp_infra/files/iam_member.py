@@ -93,8 +93,9 @@ def read_modify_write(http, kind, resource, role, member, state, check):
     if kind == "bucket":
         url = f"https://storage.googleapis.com/storage/v1/b/{resource}/iam"
         response = http.get(url, params={"optionsRequestedPolicyVersion": 3}, timeout=60)
-        if response.status_code == 404 and state == "absent":
-            print(json.dumps({"changed": False, "members": []}))
+        if response.status_code == 404 and (state == "absent" or check):
+            # Gone already; or, in check mode, a bucket this run would create first.
+            print(json.dumps({"changed": state == "present", "members": []}))
             return
         policy = checked(response, f"reading the IAM policy of bucket {resource}")
     else:
