@@ -310,12 +310,20 @@ def test_vm_as_sent(gcp):
     assert stored["networkInterfaces"][0]["subnetwork"].startswith("https://www.googleapis.com/compute/v1/")
 
 
-def test_compute_operations_polled_to_done(gcp):
+def test_operations_polled_to_done(gcp):
     _, runs, _ = gcp
-    polls = [r for r in runs["first"].requests if r.method_id in ("compute.globalOperations.get",
-                                                                   "compute.zoneOperations.get")]
-    # Two firewall rules and a VM per deployment, each polled PENDING -> RUNNING -> DONE.
-    assert len(polls) >= 12, [r.path for r in polls]
+    requests = runs["first"].requests
+    inserts = [r for r in requests if r.status == 200 and r.method_id in (
+        "compute.firewalls.insert", "compute.instances.insert", "sql.instances.insert", "sql.databases.insert",
+        "sql.users.insert")]
+    assert len(inserts) == 4 + 2 + 3, [r.method_id for r in inserts]  # 4 rules, 2 VMs; instance, database, user
+    for insert in inserts:
+        op = insert.answer
+        assert op["status"] == "PENDING" and op["targetLink"].startswith("https://"), op
+        polls = [r for r in requests if r.method_id.endswith("perations.get") and r.path.endswith("/" + op["name"])]
+        # PENDING -> RUNNING -> DONE, and nothing done with the resource before.
+        assert [r.answer["status"] for r in polls] == ["RUNNING", "DONE"], (insert.method_id, polls)
+        assert polls[-1].answer["targetLink"] == op["targetLink"]
 
 
 def test_service_account_retried_until_usable(gcp):

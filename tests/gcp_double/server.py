@@ -176,6 +176,7 @@ class Record:
     body: object
     method_id: str = ""
     status: int = 0
+    answer: object = None
 
     @property
     def is_write(self) -> bool:
@@ -1252,7 +1253,7 @@ class Handler(BaseHTTPRequestHandler):
             record.status = 200
             return self._send(200, {"access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"})
         status, payload = self._answer(method, host, url.path, query, raw, record)
-        record.status = status
+        record.status, record.answer = status, payload
         return self._send(status, payload)
 
     def _answer(self, method, host, path, query, raw, record):
