@@ -22,8 +22,9 @@ keep it fast (two deployments per run: `plain`, and `sql` with Cloud SQL):
   each IAM policy) -> the inventory plugin -> provision again (no write) ->
   provision in check mode (no write) -> a stopped VM (refused when asked,
   else started) -> teardown without confirmation (no request) -> teardown
-  (bucket kept) -> teardown of the bucket with old object versions ->
-  teardown again (nothing left, nothing changed).
+  of the Cloud SQL deployment (bucket kept, the other deployment untouched)
+  -> teardown of its bucket with old object versions -> teardown again
+  (nothing left, nothing changed).
 
 What this does not prove (permissions, quotas, org policies, boot, the
 proxy against a real instance...) is in docs/gcp.md."""
@@ -137,15 +138,12 @@ def gcp(tmp_path_factory):
         provision, provision_sql = tmp / "provision.yml", tmp / "provision_sql.yml"
         provision.write_text(json.dumps([plays["plain"], plays["sql"], plays["old"], plays["dump"]]))
         provision_sql.write_text(json.dumps([plays["sql"], plays["dump"]]))
-        # Each play confirms its own deployment when the run says -e test_confirm=true.
-        down = {name: {"name": f"Teardown {name}",
-                       "ansible.builtin.import_playbook": str(ROOT / "playbooks" / "teardown_gcp.yml"),
-                       "vars": {"mlflow_deployment_name": name, "gcp_infra_cloudsql": name == SQL,
-                                "gcp_infra_teardown_confirm": "{{ '%s' if test_confirm | default(false) | bool else '' }}"
-                                % name}} for name in (PLAIN, SQL)}
-        teardown, teardown_sql = tmp / "teardown.yml", tmp / "teardown_sql.yml"
-        teardown.write_text(json.dumps([down[PLAIN], down[SQL]]))
-        teardown_sql.write_text(json.dumps([down[SQL]]))
+        # Confirmed when the run says -e test_confirm=true.
+        teardown_sql = tmp / "teardown_sql.yml"
+        teardown_sql.write_text(json.dumps([{
+            "name": f"Teardown {SQL}", "ansible.builtin.import_playbook": str(ROOT / "playbooks" / "teardown_gcp.yml"),
+            "vars": {"mlflow_deployment_name": SQL, "gcp_infra_cloudsql": True,
+                     "gcp_infra_teardown_confirm": "{{ '%s' if test_confirm | default(false) | bool else '' }}" % SQL}}]))
         variables = tmp / "vars.json"
         variables.write_text(json.dumps({
             "gcp_project": PROJECT,
@@ -211,15 +209,17 @@ def gcp(tmp_path_factory):
         runs["second"] = run(provision_sql)
         runs["check"] = run(provision_sql, "--check")
         double.stop_instance(PROJECT, ZONE, f"{SQL}-vm")
-        runs["stopped_refused"] = run(provision_sql, "-e", "gcp_infra_start_stopped_vm=false")
+        # (Cloud SQL left out of this run: it reaches the VM sooner, and nothing is written either way.)
+        runs["stopped_refused"] = run(provision_sql, "-e", "gcp_infra_start_stopped_vm=false", "-e", "gcp_infra_cloudsql=false")
         double.sql_maintenance(PROJECT, f"{SQL}-db")  # changes must wait until it is RUNNABLE again
         dump.unlink()
         # The same run changes the tier and asks for the password again: the two other Cloud SQL writes.
         runs["stopped"] = run(provision_sql, "-e", "gcp_infra_cloudsql_tier=db-custom-2-7680",
                               "-e", "gcp_infra_cloudsql_update_password=true")
         runs["added_after_start"] = json.loads(dump.read_text()) if dump.exists() else {}
-        runs["refused"] = run(teardown)
-        runs["down"] = run(teardown, "-e", "test_confirm=true")
+        runs["refused"] = run(teardown_sql)
+        # The deployment with Cloud SQL: its teardown holds every task of the other's.
+        runs["down"] = run(teardown_sql, "-e", "test_confirm=true")
         # Artifacts written and overwritten: live objects and noncurrent versions, over several pages.
         double.put_object(bucket(SQL), "mlflow/1/abc/artifacts/model.pkl", generations=3)
         double.put_object(bucket(SQL), "mlflow/1/abc/artifacts/notes.txt", generations=1)
@@ -496,22 +496,27 @@ def test_teardown_refused_without_confirmation(gcp):
     _, runs, _ = gcp
     refused = runs["refused"]
     assert refused.proc.returncode != 0
-    assert f"gcp_infra_teardown_confirm={PLAIN}" in refused.output
+    assert f"gcp_infra_teardown_confirm={SQL}" in refused.output
     assert refused.requests == []
 
 
-def test_teardown_removes_what_was_made_and_keeps_the_buckets(gcp):
+def test_teardown_removes_what_was_made_and_keeps_the_bucket(gcp):
     _, runs, _ = gcp
     down = runs["down"]
     assert down.proc.returncode == 0, down.output[-6000:]
-    state = down.state
-    assert state["instances"] == {} and state["firewalls"] == {} and state["service_accounts"] == {}
+    before, state = runs["stopped"].state, down.state
+    # Exactly the deployment's resources are gone; the other deployment's stay.
+    assert set(before["instances"]) - set(state["instances"]) == {(PROJECT, ZONE, f"{SQL}-vm")}
+    assert set(before["firewalls"]) - set(state["firewalls"]) == {(PROJECT, f"{SQL}-allow-web"), (PROJECT, f"{SQL}-allow-ssh")}
+    assert set(state["firewalls"]) == {(PROJECT, f"{PLAIN}-allow-web"), (PROJECT, f"{PLAIN}-allow-ssh")}
+    assert list(state["service_accounts"]) == [sa(PLAIN)]
     assert state["sql_instances"] == {}
-    assert sorted(state["buckets"]) == sorted([bucket(PLAIN), bucket(SQL)])
-    for name in (PLAIN, SQL):
-        assert not any(f"serviceAccount:{sa(name)}" in b["members"] for b in state["bucket_policies"][bucket(name)]["bindings"])
+    assert sorted(state["buckets"]) == sorted([bucket(PLAIN), bucket(SQL)])  # kept unless asked
+    assert not any(f"serviceAccount:{sa(SQL)}" in b["members"] for b in state["bucket_policies"][bucket(SQL)]["bindings"])
+    assert any(f"serviceAccount:{sa(PLAIN)}" in b["members"] for b in state["bucket_policies"][bucket(PLAIN)]["bindings"])
     policy = state["project_policies"][PROJECT]
     assert not any(f"serviceAccount:{sa(SQL)}" in b["members"] for b in policy["bindings"])
+    assert ("roles/viewer", "user:someone-else@example.com") in {(b["role"], m) for b in policy["bindings"] for m in b["members"]}
     deletes = down.sent("sql.instances.delete")
     assert [r.path for r in deletes] == [f"/v1/projects/{PROJECT}/instances/{SQL}-db"]
 
