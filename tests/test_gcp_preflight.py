@@ -64,6 +64,16 @@ CASES = [
     ({"gcp_infra_state": "gone"}, ["gcp_infra_state", "gone", "present, absent"]),
     ({"gcp_infra_cloudsql": True, "gcp_infra_cloudsql_password": "long-enough-password",
       "gcp_infra_cloudsql_proxy_checksum": "md5:abc"}, ["gcp_infra_cloudsql_proxy_checksum", "'md5:abc'"]),
+    # PostgreSQL 16+ would default to ENTERPRISE_PLUS, which refuses custom tiers: the tier must suit the edition.
+    ({"gcp_infra_cloudsql_edition": "ENTERPRISE_PLUS", "gcp_infra_cloudsql": True,
+      "gcp_infra_cloudsql_password": "long-enough-password", "gcp_infra_cloudsql_proxy_checksum": "sha256:" + "0" * 64},
+     ["gcp_infra_cloudsql_tier", "'db-custom-1-3840'", "ENTERPRISE_PLUS", "db-perf-optimized-N-"]),
+    ({"gcp_infra_cloudsql_tier": "db-perf-optimized-N-2", "gcp_infra_cloudsql": True,
+      "gcp_infra_cloudsql_password": "long-enough-password", "gcp_infra_cloudsql_proxy_checksum": "sha256:" + "0" * 64},
+     ["gcp_infra_cloudsql_tier", "'db-perf-optimized-N-2'", "'ENTERPRISE'"]),
+    ({"gcp_infra_cloudsql_edition": "STANDARD"}, ["gcp_infra_cloudsql_edition", "STANDARD", "ENTERPRISE_PLUS"]),
+    ({"gcp_infra_operation_poll_delay": -1}, ["gcp_infra_operation_poll_delay", "(-1)"]),
+    ({"gcp_infra_operation_timeout": 0}, ["gcp_infra_operation_timeout", "(0)"]),
 ]
 
 

@@ -1,35 +1,90 @@
-"""A small HTTPS double of the Google APIs that mlops.mlflow.gcp_infra calls,
-for tests only: OAuth token, IAM service accounts, Compute Engine firewalls,
-instances and operations, Cloud Storage buckets and bucket IAM policies.
+"""An HTTPS double of the Google APIs that mlops.mlflow.gcp_infra calls, for
+tests only: OAuth token, IAM service accounts, Resource Manager project IAM
+policies, Compute Engine firewalls, instances and operations, Cloud Storage
+buckets, their IAM policies and object versions, Cloud SQL Admin instances,
+databases, users and operations (v1 and v1beta4).
 
 It listens on 127.0.0.1 with a certificate for *.googleapis.com signed by a
-CA made for the test (the test trusts it through REQUESTS_CA_BUNDLE), keeps
-its state in memory, records every request, and answers in the shapes of the
-real APIs as far as the google.cloud modules read them (kinds, selfLinks,
-operations that are DONE at once, server-side fields such as ids, status and
-the upper-case bucket location). It does not check permissions, quotas,
-billing, API enablement or most field validation, and it is not the real
-API: what it proves is what the playbooks ask for and that a second run asks
-for no change."""
+CA made for the test (trusted through REQUESTS_CA_BUNDLE / SSL_CERT_FILE),
+keeps its state in memory and records every request (method, host, path,
+query, body, answer status), so tests assert on what was SENT.
+
+It cannot be fooled the way an echo can (discovery.py): each request is
+routed by Google's discovery documents (from the installed
+google-api-python-client), its query, path parameters and body are checked
+against the method's schema (unknown fields, types, enums, output-only
+fields), and every answer of the double is checked against the response
+schema. On top of the schema it applies the server-side rules this project
+depends on, each one documented by Google:
+
+- resource URLs in Compute bodies (a firewall's or NIC's network, a NIC's
+  subnetwork, machine and disk types, the source image) must be a full URL or
+  one of the partial forms the API documents, for this project and zone, and
+  name something that exists (a network must exist; `default` does);
+- Cloud SQL: PostgreSQL 16 and later default to the Enterprise Plus edition,
+  which takes only db-perf-optimized-N-* tiers; Enterprise takes db-custom-C-M
+  (0.9-6.5 GB per vCPU, multiple of 256 MB, at least 3840 MB) and the shared
+  tiers; private IP needs private services access on the network; a deleted
+  instance's name stays taken; one operation at a time per instance;
+  PostgreSQL users are listed without a `host` field;
+- IAM policies are written with their etag: a stale one gets 409 (Resource
+  Manager) or 412 (Storage); members that are service accounts must exist;
+  a bucket with public access prevention refuses allUsers/allAuthenticatedUsers;
+- a bucket that still holds objects, live or noncurrent, refuses deletion (409).
+
+Answers are shaped like Google's: full https://www.googleapis.com/... links
+(Compute answers on www.googleapis.com and compute.googleapis.com alike),
+server-filled defaults (firewall priority, direction, logConfig; instance
+scheduling, NIC names and addresses, disks; bucket soft delete policy...),
+fingerprints and etags that change with the content, no input-only fields
+(an instance's disks carry no initializeParams). Compute and SQL operations go
+PENDING -> RUNNING -> DONE, one step per poll, with a targetLink; what they
+change happens as they complete.
+
+Faults can be injected: `inject_conflict(method_id)` makes someone else
+change the resource just before the next such call (so its etag is stale),
+`sa_propagation = N` makes a new service account unknown to IAM policy
+writes for its first N uses (Google: a new service account may take a while
+to be usable).
+
+It does not check permissions, quotas, billing, API enablement,
+organisation policies, nor any rule not listed above; it is not the real
+API (docs/gcp.md says what only a real project proves)."""
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import http.client
+import ipaddress
 import itertools
 import json
 import re
+import socket
 import ssl
 import threading
+import uuid
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from .discovery import Catalog, ValidationError, check_path, check_query, check_request, check_response
+
 TOKEN = "double-access-token"
 COMPUTE = "https://www.googleapis.com/compute/v1/"
+COMPUTE_ROOTS = ("https://www.googleapis.com/compute/v1/", "https://compute.googleapis.com/compute/v1/")
+SQLADMIN = "https://sqladmin.googleapis.com/"
+PROJECT_NUMBER = "123456789012"
+NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+CALLER = "provisioner@{project}.iam.gserviceaccount.com"
+# Reads: every other method id (except the token) is a write.
+READ_SUFFIXES = (".get", ".list", ".aggregatedList", ".getIamPolicy", ".testIamPermissions")
 
 
 def make_pki(directory: Path) -> tuple[Path, Path, Path]:
@@ -76,7 +131,7 @@ def service_account_key(path: Path, project: str) -> Path:
         "private_key_id": "0" * 40,
         "private_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()).decode(),
-        "client_email": f"provisioner@{project}.iam.gserviceaccount.com",
+        "client_email": CALLER.format(project=project),
         "client_id": "1" * 21,
         "token_uri": "https://oauth2.googleapis.com/token",
     }))
@@ -84,76 +139,1166 @@ def service_account_key(path: Path, project: str) -> Path:
     return path
 
 
-class State:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.requests: list[tuple[str, str, str]] = []  # (method, host, path)
-        self.service_accounts: dict[str, dict] = {}
-        self.firewalls: dict[str, dict] = {}
-        self.instances: dict[str, dict] = {}
-        self.buckets: dict[str, dict] = {}
-        self.bucket_policies: dict[str, dict] = {}
-        self.ids = itertools.count(1000)
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, reason: str = "invalid"):
+        super().__init__(message)
+        self.status, self.message, self.reason = status, message, reason
 
-    def writes(self) -> list[tuple[str, str, str]]:
-        return [r for r in self.requests if r[0] not in ("GET",) and r[1] != "oauth2.googleapis.com"]
+
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                409: "ABORTED", 412: "FAILED_PRECONDITION", 500: "INTERNAL", 501: "UNIMPLEMENTED"}
+
+
+def error_body(status: int, message: str, reason: str) -> dict:
+    return {"error": {"code": status, "message": message, "status": STATUS_NAMES.get(status, "UNKNOWN"),
+                      "errors": [{"message": message, "domain": "global", "reason": reason}]}}
+
+
+def _fingerprint(value) -> str:
+    return base64.b64encode(hashlib.sha256(json.dumps(value, sort_keys=True).encode()).digest()[:8]).decode()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _compute_time() -> str:
+    return datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=-8))).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Record:
+    """One request as the double received it."""
+    method: str
+    host: str
+    path: str
+    query: dict
+    body: object
+    method_id: str = ""
+    status: int = 0
+    answer: object = None
+
+    @property
+    def is_write(self) -> bool:
+        return bool(self.method_id) and not self.method_id.endswith(READ_SUFFIXES)
+
+
+@dataclass
+class Operation:
+    """A Compute or SQL operation; `done` runs when a poll moves it to DONE."""
+    resource: dict
+    done: object = None
+    running: object = None
+    polls: int = 0
+    instance_key: tuple | None = None  # Cloud SQL: the instance it locks
+    advance_on_read: bool = False  # also moves on when its instance is read (work nobody polls, like maintenance)
+
+
+@dataclass
+class State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: list = field(default_factory=list)
+    service_accounts: dict = field(default_factory=dict)  # email -> resource
+    sa_pending: dict = field(default_factory=dict)  # email -> policy writes that still refuse it
+    project_policies: dict = field(default_factory=dict)  # project -> policy
+    networks: dict = field(default_factory=dict)  # (project, name) -> {"psa": bool}
+    firewalls: dict = field(default_factory=dict)  # (project, name) -> resource
+    instances: dict = field(default_factory=dict)  # (project, zone, name) -> resource
+    buckets: dict = field(default_factory=dict)  # name -> resource
+    bucket_projects: dict = field(default_factory=dict)  # name -> project
+    bucket_policies: dict = field(default_factory=dict)  # name -> policy
+    objects: dict = field(default_factory=dict)  # bucket -> [object resource], every generation
+    sql_instances: dict = field(default_factory=dict)  # (project, name) -> resource
+    sql_databases: dict = field(default_factory=dict)  # (project, instance) -> {name: resource}
+    sql_users: dict = field(default_factory=dict)  # (project, instance) -> {name: {"resource", "password"}}
+    sql_reserved: set = field(default_factory=set)  # (project, name) of deleted instances
+    operations: dict = field(default_factory=dict)  # name -> Operation
+    conflicts: dict = field(default_factory=dict)  # method id -> how many calls meet a concurrent change
+    ids: itertools.count = field(default_factory=lambda: itertools.count(4_000_000_000_000_000_000))
+    addresses: itertools.count = field(default_factory=lambda: itertools.count(2))
+
+    def writes(self, since: int = 0) -> list[Record]:
+        return [r for r in self.requests[since:] if r.is_write]
+
+    def sent(self, method_id: str) -> list:
+        """The bodies of every request of one method, in order."""
+        return [r.body for r in self.requests if r.method_id == method_id]
+
+    def calls(self, method_id: str) -> list[Record]:
+        return [r for r in self.requests if r.method_id == method_id]
+
+
+# -- Compute resource references ---------------------------------------------
+
+def compute_reference(value, field_name: str, project: str, collection: str, scope: str | None = None,
+                      other_projects: bool = False) -> tuple[str, str]:
+    """Checks one resource URL of a Compute body. collection: global/networks,
+    regions/{r}/subnetworks, zones/{z}/machineTypes ... with scope the
+    region or zone the reference must be in. Returns (project, full URL).
+    The forms Google documents: the full URL, projects/P/<collection>/N and
+    <collection>/N (project of the request)."""
+    if not isinstance(value, str):
+        raise ApiError(400, f"Invalid value for field '{field_name}': {json.dumps(value)}.")
+    rest = value
+    for root in COMPUTE_ROOTS:
+        if value.startswith(root):
+            rest = value[len(root):]
+            if not rest.startswith("projects/"):
+                raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. The URL is malformed.")
+            break
+    else:
+        if value.startswith("https://") or value.startswith("/"):
+            raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. The URL is malformed.")
+    ref_project = project
+    m = re.fullmatch(r"projects/([^/]+)/(.*)", rest)
+    if m:
+        ref_project, rest = m.groups()
+    parts = collection.split("/")
+    pattern = "/".join(p if not p.startswith("{") else "([a-z0-9-]+)" for p in parts) + r"/([a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)"
+    m = re.fullmatch(pattern, rest)
+    if not m or "projects/" in rest:
+        raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. The URL is malformed.")
+    if not re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", ref_project):
+        raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. The URL is malformed.")
+    if ref_project != project and not other_projects:
+        raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. "
+                            f"Cross-project references for this resource are not allowed.")
+    groups = m.groups()
+    if scope is not None and groups[0] != scope:
+        raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. "
+                            f"Cross-{parts[0][:-1]} references for this resource are not allowed.")
+    filled = collection
+    for g in groups[:-1]:
+        filled = re.sub(r"\{[^}]+\}", g, filled, count=1)
+    return ref_project, f"{COMPUTE}projects/{ref_project}/{filled}/{groups[-1]}"
+
+
+IMAGE_FAMILIES = {("debian-cloud", "debian-12"): "debian-12-bookworm", ("debian-cloud", "debian-13"): "debian-13-trixie"}
+
+
+def _cidr(value, field_name):
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. Invalid IPCidrRange: {value}.") from exc
+
+
+def _iam_members(state: State, policy: dict, current: dict, where: str, public_allowed: bool = True):
+    """Checks the members a policy write adds (those already in the policy stay as they are)."""
+    known = {(b.get("role"), m) for b in current.get("bindings", []) for m in b.get("members", [])}
+    for binding in policy.get("bindings", []):
+        role = binding.get("role", "")
+        if not re.fullmatch(r"(roles|projects/[^/]+/roles|organizations/[0-9]+/roles)/[A-Za-z0-9_.]+", role):
+            raise ApiError(400, f"Role {role} is not supported for this resource.")
+        for member in binding.get("members", []):
+            if (role, member) in known:
+                continue
+            kind, _, ident = member.partition(":")
+            if member in ("allUsers", "allAuthenticatedUsers"):
+                if not public_allowed:
+                    raise ApiError(412, "One or more users named in the policy do not belong to a permitted customer, "
+                                        "perhaps due to an organization policy (public access prevention is enforced "
+                                        "on this bucket).", "conditionNotMet")
+                continue
+            if kind not in ("user", "serviceAccount", "group", "domain", "principal", "principalSet",
+                            "projectOwner", "projectEditor", "projectViewer", "deleted") or not ident:
+                raise ApiError(400, f"Invalid member '{member}' in {where}.")
+            if kind == "serviceAccount" and ident.endswith(".iam.gserviceaccount.com"):
+                if ident not in state.service_accounts:
+                    raise ApiError(400, f"Service account {ident} does not exist.")
+                if state.sa_pending.get(ident, 0) > 0:
+                    state.sa_pending[ident] -= 1
+                    raise ApiError(400, f"Service account {ident} does not exist.")
+
+
+class Api:
+    """The method implementations, by discovery method id."""
+
+    def __init__(self, double: "Double"):
+        self.double = double
+        self.s = double.state
+
+    # -- helpers -------------------------------------------------------------
+    def next_id(self) -> str:
+        return str(next(self.s.ids))
+
+    def network(self, project: str, name: str) -> dict:
+        if (project, name) not in self.s.networks and name in self.double.default_networks:
+            self.s.networks[(project, name)] = {"psa": name in self.double.private_services_access}
+        if (project, name) not in self.s.networks:
+            raise ApiError(404, f"The resource 'projects/{project}/global/networks/{name}' was not found", "notFound")
+        return self.s.networks[(project, name)]
+
+    def compute_operation(self, project, scope, op_type, target_link, target_id, done=None, running=None):
+        name = f"operation-{int(datetime.datetime.now().timestamp() * 1000)}-{uuid.uuid4().hex[:13]}"
+        resource = {"kind": "compute#operation", "id": self.next_id(), "name": name, "operationType": op_type,
+                    "targetLink": target_link, "targetId": target_id, "status": "PENDING",
+                    "user": CALLER.format(project=project), "progress": 0, "insertTime": _compute_time(),
+                    "selfLink": f"{COMPUTE}projects/{project}/{scope}/operations/{name}"}
+        if scope.startswith("zones/"):
+            resource["zone"] = f"{COMPUTE}projects/{project}/{scope}"
+        self.s.operations[name] = Operation(resource, done=done, running=running)
+        return 200, dict(resource)
+
+    def poll(self, name: str) -> dict:
+        op = self.s.operations.get(name)
+        if op is None:
+            raise ApiError(404, f"The resource 'operations/{name}' was not found", "notFound")
+        r = op.resource
+        if r["status"] != "DONE":
+            op.polls += 1
+            if r["status"] == "PENDING":
+                r["status"] = "RUNNING"
+                r["startTime"] = _now() if r["kind"] == "sql#operation" else _compute_time()
+                if r["kind"] == "compute#operation":
+                    r["progress"] = 0
+                if op.running:
+                    op.running()
+            elif op.polls >= self.double.op_polls:
+                r["status"] = "DONE"
+                r["endTime"] = _now() if r["kind"] == "sql#operation" else _compute_time()
+                if r["kind"] == "compute#operation":
+                    r["progress"] = 100
+                try:
+                    if op.done:
+                        op.done()
+                except ApiError as exc:
+                    if r["kind"] == "compute#operation":
+                        r["error"] = {"errors": [{"code": exc.reason.upper(), "message": exc.message}]}
+                        r["httpErrorStatusCode"], r["httpErrorMessage"] = exc.status, STATUS_NAMES.get(exc.status)
+                    else:
+                        r["error"] = {"kind": "sql#operationErrors",
+                                      "errors": [{"kind": "sql#operationError", "code": exc.reason, "message": exc.message}]}
+        return dict(r)
+
+    def conflict(self, method_id: str) -> bool:
+        """True once per injected conflict of this method (someone else writes first)."""
+        if self.s.conflicts.get(method_id, 0) > 0:
+            self.s.conflicts[method_id] -= 1
+            return True
+        return False
+
+    # -- OAuth and IAM ---------------------------------------------------------
+    def iam_projects_serviceAccounts_create(self, p, q, body):
+        project = p["projectsId"]
+        account_id = body.get("accountId", "")
+        if not re.fullmatch(r"[a-z](?:[-a-z0-9]{4,28}[a-z0-9])", account_id):
+            raise ApiError(400, f"Invalid account ID '{account_id}': 6 to 30 characters, lower-case letters, digits, "
+                                f"hyphens, starting with a letter.")
+        email = f"{account_id}@{project}.iam.gserviceaccount.com"
+        if email in self.s.service_accounts:
+            raise ApiError(409, f"Service account {account_id} already exists within project projects/{project}.",
+                           "alreadyExists")
+        sa = body.get("serviceAccount", {})
+        resource = {"name": f"projects/{project}/serviceAccounts/{email}", "projectId": project,
+                    "uniqueId": str(next(self.s.ids))[:21], "email": email, "etag": "MDEwMjE5MjA=",
+                    "oauth2ClientId": str(next(self.s.ids))[:21]}
+        for key in ("displayName", "description"):
+            if sa.get(key):
+                resource[key] = sa[key]
+        self.s.service_accounts[email] = resource
+        if self.double.sa_propagation:
+            self.s.sa_pending[email] = self.double.sa_propagation
+        return 200, resource
+
+    def _sa(self, p):
+        email = unquote(p["serviceAccountsId"])
+        if email not in self.s.service_accounts:
+            raise ApiError(404, f"Unknown service account: projects/{p['projectsId']}/serviceAccounts/{email}", "notFound")
+        return email
+
+    def iam_projects_serviceAccounts_get(self, p, q, body):
+        return 200, self.s.service_accounts[self._sa(p)]
+
+    def iam_projects_serviceAccounts_delete(self, p, q, body):
+        email = self._sa(p)
+        del self.s.service_accounts[email]
+        return 200, {}
+
+    def _project_policy(self, project):
+        return self.s.project_policies.setdefault(project, {
+            "version": 1, "etag": "BwYAAAAAAAA=",
+            "bindings": [{"role": "roles/owner", "members": [f"serviceAccount:{CALLER.format(project=project)}"]}]})
+
+    def cloudresourcemanager_projects_getIamPolicy(self, p, q, body):
+        return 200, self._project_policy(p["resource"])
+
+    def cloudresourcemanager_projects_setIamPolicy(self, p, q, body):
+        project = p["resource"]
+        current = self._project_policy(project)
+        if self.conflict("cloudresourcemanager.projects.setIamPolicy"):
+            current["bindings"].append({"role": "roles/viewer", "members": ["user:someone-else@example.com"]})
+            current["etag"] = base64.b64encode(hashlib.sha256(current["etag"].encode()).digest()[:8]).decode()
+        policy = body.get("policy")
+        if policy is None:
+            raise ApiError(400, "Request contains an invalid argument: policy is required.")
+        if policy.get("etag") and policy["etag"] != current["etag"]:
+            raise ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write "
+                                "with exponential backoff.", "aborted")
+        _iam_members(self.s, policy, current, "the project's policy")
+        new = {"version": policy.get("version", 1), "bindings": [b for b in policy.get("bindings", []) if b.get("members")]}
+        new["etag"] = _fingerprint([new["bindings"], current["etag"]])
+        self.s.project_policies[project] = new
+        return 200, new
+
+    # -- Compute: firewalls ----------------------------------------------------
+    def _firewall_body(self, project, body, name_from=None):
+        name = body.get("name", name_from)
+        if not name or not NAME_RE.fullmatch(name):
+            raise ApiError(400, f"Invalid value for field 'resource.name': '{name}'. Must be a match of regex "
+                                f"'(?:[a-z](?:[-a-z0-9]{{0,61}}[a-z0-9])?)'")
+        network = body.get("network", "global/networks/default")
+        net_project, network_url = compute_reference(network, "resource.network", project, "global/networks")
+        self.network(net_project, network_url.rsplit("/", 1)[1])
+        direction = body.get("direction", "INGRESS")
+        if not body.get("allowed") and not body.get("denied"):
+            raise ApiError(400, "Invalid value for field 'resource': a firewall rule needs allowed or denied.")
+        for key in ("allowed", "denied"):
+            for i, rule in enumerate(body.get(key, [])):
+                if "IPProtocol" not in rule:
+                    raise ApiError(400, f"Required field 'resource.{key}[{i}].IPProtocol' not specified")
+                for port in rule.get("ports", []):
+                    m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", port)
+                    if not m or int(m.group(1)) > 65535 or int(m.group(2) or 0) > 65535:
+                        raise ApiError(400, f"Invalid value for field 'resource.{key}[{i}].ports': '{port}'.")
+        for key in ("sourceRanges", "destinationRanges"):
+            for cidr in body.get(key, []):
+                _cidr(cidr, f"resource.{key}")
+        if direction == "INGRESS" and not (body.get("sourceRanges") or body.get("sourceTags")
+                                           or body.get("sourceServiceAccounts")):
+            body = dict(body, sourceRanges=["0.0.0.0/0"])
+        priority = int(body.get("priority", 1000))
+        if not 0 <= priority <= 65535:
+            raise ApiError(400, f"Invalid value for field 'resource.priority': {priority}.")
+        resource = {k: v for k, v in body.items() if k not in ("kind", "params")}
+        resource.update(kind="compute#firewall", name=name, network=network_url, priority=priority,
+                        direction=direction, disabled=bool(body.get("disabled", False)),
+                        logConfig={"enable": bool(body.get("logConfig", {}).get("enable", False)),
+                                   **({"metadata": body["logConfig"]["metadata"]}
+                                      if body.get("logConfig", {}).get("metadata") else {})},
+                        selfLink=f"{COMPUTE}projects/{project}/global/firewalls/{name}")
+        return resource
+
+    def compute_firewalls_get(self, p, q, body):
+        key = (p["project"], p["firewall"])
+        if key not in self.s.firewalls:
+            raise ApiError(404, f"The resource 'projects/{key[0]}/global/firewalls/{key[1]}' was not found", "notFound")
+        return 200, self.s.firewalls[key]
+
+    def compute_firewalls_insert(self, p, q, body):
+        project = p["project"]
+        resource = self._firewall_body(project, body)
+        key = (project, resource["name"])
+        if key in self.s.firewalls:
+            raise ApiError(409, f"The resource 'projects/{project}/global/firewalls/{key[1]}' already exists",
+                           "alreadyExists")
+        resource.update(id=self.next_id(), creationTimestamp=_compute_time())
+
+        def done():
+            self.s.firewalls[key] = resource
+        return self.compute_operation(project, "global", "insert", resource["selfLink"], resource["id"], done)
+
+    def compute_firewalls_patch(self, p, q, body):
+        project = p["project"]
+        old = self.compute_firewalls_get(p, q, None)[1]
+        if "network" in body:
+            _, url = compute_reference(body["network"], "resource.network", project, "global/networks")
+            if url != old["network"]:
+                raise ApiError(400, "Invalid value for field 'resource.network': the network of a firewall rule "
+                                    "cannot be changed.")
+        merged = self._firewall_body(project, {**{k: v for k, v in old.items()
+                                                  if k not in ("id", "creationTimestamp", "selfLink", "kind")}, **body})
+        merged.update(id=old["id"], creationTimestamp=old["creationTimestamp"])
+
+        def done():
+            self.s.firewalls[(project, p["firewall"])] = merged
+        return self.compute_operation(project, "global", "patch", old["selfLink"], old["id"], done)
+
+    def compute_firewalls_delete(self, p, q, body):
+        old = self.compute_firewalls_get(p, q, None)[1]
+
+        def done():
+            self.s.firewalls.pop((p["project"], p["firewall"]), None)
+        return self.compute_operation(p["project"], "global", "delete", old["selfLink"], old["id"], done)
+
+    def compute_globalOperations_get(self, p, q, body):
+        return 200, self.poll(p["operation"])
+
+    def compute_zoneOperations_get(self, p, q, body):
+        return 200, self.poll(p["operation"])
+
+    # -- Compute: instances ----------------------------------------------------
+    def _instance(self, p):
+        key = (p["project"], p["zone"], p["instance"])
+        if key not in self.s.instances:
+            raise ApiError(404, f"The resource 'projects/{key[0]}/zones/{key[1]}/instances/{key[2]}' was not found",
+                           "notFound")
+        return key, self.s.instances[key]
+
+    def compute_instances_get(self, p, q, body):
+        return 200, self._instance(p)[1]
+
+    def _listed(self, items, q, kind, link, filter_text=None):
+        items = [i for i in items if _matches(i, q.get("filter", [""])[0] if filter_text is None else filter_text)]
+        start = int(q.get("pageToken", ["0"])[0] or 0)
+        size = min(int(q.get("maxResults", ["500"])[0]), self.double.page_size)
+        page = items[start:start + size]
+        result = {"kind": kind, "id": link.split("compute/v1/", 1)[1], "selfLink": link}
+        if page:
+            result["items"] = page
+        if start + size < len(items):
+            result["nextPageToken"] = str(start + size)
+        return result
+
+    def compute_instances_list(self, p, q, body):
+        project, zone = p["project"], p["zone"]
+        items = [v for (pr, z, _), v in sorted(self.s.instances.items()) if pr == project and z == zone]
+        return 200, self._listed(items, q, "compute#instanceList", f"{COMPUTE}projects/{project}/zones/{zone}/instances")
+
+    def compute_instances_aggregatedList(self, p, q, body):
+        project = p["project"]
+        text = q.get("filter", [""])[0]
+        zones = sorted({z for (pr, z, _) in self.s.instances if pr == project} | set(self.double.zones))
+        result = {"kind": "compute#instanceAggregatedList", "id": f"projects/{project}/aggregated/instances",
+                  "selfLink": f"{COMPUTE}projects/{project}/aggregated/instances", "items": {}}
+        for zone in zones:
+            found = [v for (pr, z, _), v in sorted(self.s.instances.items())
+                     if pr == project and z == zone and _matches(v, text)]
+            result["items"][f"zones/{zone}"] = {"instances": found} if found else {"warning": {
+                "code": "NO_RESULTS_ON_PAGE", "message": "There are no results for scope 'zones/%s' on this page." % zone,
+                "data": [{"key": "scope", "value": f"zones/{zone}"}]}}
+        return 200, result
+
+    def compute_instances_insert(self, p, q, body):
+        project, zone = p["project"], p["zone"]
+        region = zone.rsplit("-", 1)[0]
+        name = body.get("name", "")
+        if not NAME_RE.fullmatch(name):
+            raise ApiError(400, f"Invalid value for field 'resource.name': '{name}'.")
+        key = (project, zone, name)
+        if key in self.s.instances:
+            raise ApiError(409, f"The resource 'projects/{project}/zones/{zone}/instances/{name}' already exists",
+                           "alreadyExists")
+        if "machineType" not in body:
+            raise ApiError(400, "Invalid value for field 'resource.machineType': ''. Machine type must be specified.")
+        _, machine_type = compute_reference(body["machineType"], "resource.machineType", project,
+                                            "zones/{zone}/machineTypes", zone)
+        number = next(self.s.addresses)
+        disks = []
+        if not any(d.get("boot") for d in body.get("disks", [])):
+            raise ApiError(400, "Invalid value for field 'resource.disks': no boot disk given.")
+        for index, disk in enumerate(body.get("disks", [])):
+            init = disk.get("initializeParams")
+            if bool(init) == bool(disk.get("source")):
+                raise ApiError(400, f"Invalid value for field 'resource.disks[{index}]': exactly one of source and "
+                                    f"initializeParams is needed.")
+            attached = {"kind": "compute#attachedDisk", "type": disk.get("type", "PERSISTENT"),
+                        "mode": disk.get("mode", "READ_WRITE"), "deviceName": disk.get("deviceName", f"persistent-disk-{index}"),
+                        "index": index, "boot": bool(disk.get("boot", False)), "autoDelete": bool(disk.get("autoDelete", False)),
+                        "interface": disk.get("interface", "SCSI"), "architecture": "X86_64"}
+            if init:
+                if "diskType" in init:
+                    compute_reference(init["diskType"], f"resource.disks[{index}].initializeParams.diskType", project,
+                                      "zones/{zone}/diskTypes", zone)
+                image = init.get("sourceImage")
+                if disk.get("boot") and not image:
+                    raise ApiError(400, f"Invalid value for field 'resource.disks[{index}].initializeParams.sourceImage'"
+                                        f": a boot disk needs a source image.")
+                license_name = None
+                if image:
+                    m = re.fullmatch(r"(?:https://(?:www|compute)\.googleapis\.com/compute/v1/)?(?:projects/([a-z][-a-z0-9]{4,28}[a-z0-9])/)?"
+                                     r"global/images/(family/)?([a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)", image)
+                    if not m or image.count("projects/") > 1:
+                        raise ApiError(400, f"Invalid value for field 'resource.disks[{index}].initializeParams.sourceImage'"
+                                            f": '{image}'. The URL is malformed.")
+                    image_project = m.group(1) or project
+                    if m.group(2) and (image_project, m.group(3)) not in IMAGE_FAMILIES:
+                        raise ApiError(404, f"The resource 'projects/{image_project}/global/images/family/{m.group(3)}' "
+                                            f"was not found", "notFound")
+                    license_name = IMAGE_FAMILIES.get((image_project, m.group(3)))
+                size = int(init.get("diskSizeGb", 10))
+                disk_name = init.get("diskName", name if disk.get("boot") else f"{name}-{index}")
+                attached.update(source=f"{COMPUTE}projects/{project}/zones/{zone}/disks/{disk_name}", diskSizeGb=str(size),
+                                guestOsFeatures=[{"type": t} for t in ("UEFI_COMPATIBLE", "VIRTIO_SCSI_MULTIQUEUE", "GVNIC")])
+                if license_name:
+                    attached["licenses"] = [f"{COMPUTE}projects/debian-cloud/global/licenses/{license_name}"]
+            else:
+                _, attached["source"] = compute_reference(disk["source"], f"resource.disks[{index}].source", project,
+                                                          "zones/{zone}/disks", zone)
+            disks.append(attached)
+        nics = []
+        if not body.get("networkInterfaces"):
+            raise ApiError(400, "Invalid value for field 'resource.networkInterfaces': at least one is needed.")
+        for index, nic in enumerate(body["networkInterfaces"]):
+            if "network" not in nic and "subnetwork" not in nic:
+                nic = dict(nic, network="global/networks/default")
+            net_url = None
+            if "network" in nic:
+                net_project, net_url = compute_reference(nic["network"], f"resource.networkInterfaces[{index}].network",
+                                                         project, "global/networks")
+                self.network(net_project, net_url.rsplit("/", 1)[1])
+            if "subnetwork" in nic:
+                _, sub_url = compute_reference(nic["subnetwork"], f"resource.networkInterfaces[{index}].subnetwork",
+                                               project, "regions/{region}/subnetworks", region)
+            else:
+                sub_url = f"{COMPUTE}projects/{project}/regions/{region}/subnetworks/{net_url.rsplit('/', 1)[1]}"
+            out = {"kind": "compute#networkInterface", "network": net_url or f"{COMPUTE}projects/{project}/global/networks/default",
+                   "subnetwork": sub_url, "networkIP": nic.get("networkIP", f"10.132.0.{number}"), "name": f"nic{index}",
+                   "stackType": "IPV4_ONLY"}
+            if nic.get("accessConfigs"):
+                out["accessConfigs"] = []
+                for ac in nic["accessConfigs"]:
+                    if ac.get("type", "ONE_TO_ONE_NAT") != "ONE_TO_ONE_NAT":
+                        raise ApiError(400, f"Invalid value for field 'resource.networkInterfaces[{index}].accessConfigs"
+                                            f"[0].type': '{ac['type']}'.")
+                    out["accessConfigs"].append({"kind": "compute#accessConfig", "type": "ONE_TO_ONE_NAT",
+                                                 "name": ac.get("name", "External NAT"),
+                                                 "networkTier": ac.get("networkTier", "PREMIUM")})
+            out["fingerprint"] = _fingerprint(out)
+            nics.append(out)
+        for account in body.get("serviceAccounts", []):
+            email = account.get("email", "default")
+            if email != "default" and email not in self.s.service_accounts \
+                    and email != f"{PROJECT_NUMBER}-compute@developer.gserviceaccount.com":
+                raise ApiError(400, f"The resource '{email}' of type 'serviceAccount' was not found.", "notFound")
+        metadata_items = body.get("metadata", {}).get("items", [])
+        tags = {"fingerprint": _fingerprint(body.get("tags", {}).get("items", []))}
+        if body.get("tags", {}).get("items"):
+            tags["items"] = body["tags"]["items"]
+        labels = body.get("labels", {})
+        for k, v in labels.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", k) or not re.fullmatch(r"[a-z0-9_-]{0,63}", str(v)):
+                raise ApiError(400, f"Invalid value for field 'resource.labels': '{k}={v}'.")
+        vm = {
+            "kind": "compute#instance", "id": self.next_id(), "creationTimestamp": _compute_time(), "name": name,
+            "tags": tags, "machineType": machine_type, "status": "PROVISIONING",
+            "zone": f"{COMPUTE}projects/{project}/zones/{zone}", "canIpForward": bool(body.get("canIpForward", False)),
+            "networkInterfaces": nics, "disks": disks,
+            "metadata": {"kind": "compute#metadata", "fingerprint": _fingerprint(metadata_items),
+                         **({"items": metadata_items} if metadata_items else {})},
+            "selfLink": f"{COMPUTE}projects/{project}/zones/{zone}/instances/{name}",
+            "scheduling": {"onHostMaintenance": "MIGRATE", "automaticRestart": True, "preemptible": False,
+                           "provisioningModel": "STANDARD", **body.get("scheduling", {})},
+            "cpuPlatform": "Unknown CPU Platform", "labelFingerprint": _fingerprint(labels),
+            "startRestricted": False, "deletionProtection": bool(body.get("deletionProtection", False)),
+            "fingerprint": "", "satisfiesPzi": True,
+            "keyRevocationActionType": "NONE",
+        }
+        for k in ("description", "hostname", "minCpuPlatform"):
+            if k in body:
+                vm[k] = body[k]
+        if labels:
+            vm["labels"] = labels
+        if body.get("serviceAccounts"):
+            vm["serviceAccounts"] = [{"email": a.get("email", f"{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"),
+                                      "scopes": a.get("scopes", [])} for a in body["serviceAccounts"]]
+        if body.get("shieldedInstanceConfig"):
+            vm["shieldedInstanceConfig"] = {"enableSecureBoot": False, "enableVtpm": True,
+                                            "enableIntegrityMonitoring": True, **body["shieldedInstanceConfig"]}
+            vm["shieldedInstanceIntegrityPolicy"] = {"updateAutoLearnPolicy": True}
+        vm["fingerprint"] = _fingerprint(vm)
+        self.s.instances[key] = vm
+
+        def running():
+            vm["status"] = "STAGING"
+
+        def done():
+            self._boot(vm)
+        return self.compute_operation(project, f"zones/{zone}", "insert", vm["selfLink"], vm["id"], done, running)
+
+    def _boot(self, vm):
+        vm.update(status="RUNNING", cpuPlatform="Intel Broadwell", lastStartTimestamp=_compute_time())
+        for nic in vm["networkInterfaces"]:
+            for ac in nic.get("accessConfigs", []):
+                ac["natIP"] = f"203.0.113.{next(self.s.addresses) % 250 + 2}"  # documentation range (RFC 5737)
+
+    def compute_instances_start(self, p, q, body):
+        key, vm = self._instance(p)
+        if vm["status"] not in ("TERMINATED", "RUNNING"):
+            raise ApiError(400, f"The instance is {vm['status']}: it cannot be started now.", "resourceNotReady")
+
+        def running():
+            if vm["status"] == "TERMINATED":
+                vm["status"] = "STAGING"
+
+        def done():
+            if vm["status"] != "RUNNING":
+                self._boot(vm)
+        return self.compute_operation(key[0], f"zones/{key[1]}", "start", vm["selfLink"], vm["id"], done, running)
+
+    def compute_instances_stop(self, p, q, body):
+        key, vm = self._instance(p)
+
+        def running():
+            vm["status"] = "STOPPING"
+
+        def done():
+            self.double.stopped(vm)
+        return self.compute_operation(key[0], f"zones/{key[1]}", "stop", vm["selfLink"], vm["id"], done, running)
+
+    def compute_instances_delete(self, p, q, body):
+        key, vm = self._instance(p)
+
+        def running():
+            vm["status"] = "STOPPING"
+
+        def done():
+            self.s.instances.pop(key, None)
+        return self.compute_operation(key[0], f"zones/{key[1]}", "delete", vm["selfLink"], vm["id"], done, running)
+
+    # -- Cloud Storage ---------------------------------------------------------
+    def _bucket(self, name):
+        if name not in self.s.buckets:
+            raise ApiError(404, "The specified bucket does not exist.", "notFound")
+        return self.s.buckets[name]
+
+    def _bucket_view(self, name, q):
+        bucket = dict(self._bucket(name))
+        if q.get("projection", ["noAcl"])[0] == "full":
+            bucket["owner"] = {"entity": f"project-owners-{PROJECT_NUMBER}"}
+            if not bucket["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"]:
+                bucket["acl"] = []
+                bucket["defaultObjectAcl"] = []
+        return bucket
+
+    def _bucket_resource(self, body, old=None):
+        name = body.get("name") or (old or {}).get("name")
+        iam = body.get("iamConfiguration", {})
+        ubla = iam.get("uniformBucketLevelAccess", iam.get("bucketPolicyOnly", {"enabled": False}))
+        pap = iam.get("publicAccessPrevention", "inherited")
+        if pap not in ("inherited", "enforced", "unspecified"):
+            raise ApiError(400, f"Invalid argument: publicAccessPrevention '{pap}'.")
+        now = _now()
+        created = (old or {}).get("timeCreated", now)
+        locked = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=90)).strftime(
+            "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        ubla_out = {"enabled": bool(ubla.get("enabled"))}
+        if ubla_out["enabled"]:
+            ubla_out["lockedTime"] = (old or {}).get("iamConfiguration", {}).get(
+                "uniformBucketLevelAccess", {}).get("lockedTime", locked)
+        location = body.get("location", (old or {}).get("location", "US")).upper()
+        resource = {
+            "kind": "storage#bucket", "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}", "id": name,
+            "name": name, "projectNumber": PROJECT_NUMBER,
+            "generation": (old or {}).get("generation", str(int(datetime.datetime.now().timestamp() * 1_000_000))),
+            "metageneration": str(int((old or {}).get("metageneration", "0")) + 1), "location": location,
+            "storageClass": body.get("storageClass", "STANDARD"), "etag": "",
+            "timeCreated": created, "updated": now,
+            "softDeletePolicy": {"retentionDurationSeconds": "604800", "effectiveTime": created},
+            "iamConfiguration": {"bucketPolicyOnly": dict(ubla_out), "uniformBucketLevelAccess": ubla_out,
+                                 "publicAccessPrevention": pap},
+            "locationType": "multi-region" if location in ("US", "EU", "ASIA") else "region",
+            "rpo": "DEFAULT",
+        }
+        if body.get("versioning"):
+            resource["versioning"] = {"enabled": bool(body["versioning"].get("enabled"))}
+        if body.get("labels"):
+            resource["labels"] = body["labels"]
+        for k in ("lifecycle", "cors", "logging", "website", "retentionPolicy", "encryption", "defaultEventBasedHold"):
+            if k in body:
+                resource[k] = body[k]
+        resource["etag"] = base64.b64encode(resource["metageneration"].encode()).decode()
+        return resource
+
+    def storage_buckets_insert(self, p, q, body):
+        name = body.get("name", "")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]", name) or "goog" in name:
+            raise ApiError(400, f"Invalid bucket name: '{name}'", "invalid")
+        if name in self.s.buckets:
+            raise ApiError(409, "Your previous request to create the named bucket succeeded and you already own it.",
+                           "conflict")
+        project = q["project"][0]
+        bucket = self._bucket_resource(body)
+        self.s.buckets[name] = bucket
+        self.s.bucket_projects[name] = project
+        self.s.objects[name] = []
+        self.s.bucket_policies[name] = {
+            "kind": "storage#policy", "resourceId": f"projects/_/buckets/{name}", "version": 1, "etag": "CAE=",
+            "bindings": [
+                {"role": "roles/storage.legacyBucketOwner",
+                 "members": [f"projectEditor:{project}", f"projectOwner:{project}"]},
+                {"role": "roles/storage.legacyBucketReader", "members": [f"projectViewer:{project}"]}]}
+        return 200, self._bucket_view(name, q)
+
+    def storage_buckets_get(self, p, q, body):
+        return 200, self._bucket_view(unquote(p["bucket"]), q)
+
+    def storage_buckets_update(self, p, q, body):
+        name = unquote(p["bucket"])
+        old = self._bucket(name)
+        if body.get("name", name) != name:
+            raise ApiError(400, "The bucket name cannot be changed.")
+        self.s.buckets[name] = self._bucket_resource(body, old)
+        return 200, self._bucket_view(name, q)
+
+    def storage_buckets_delete(self, p, q, body):
+        name = unquote(p["bucket"])
+        self._bucket(name)
+        if self.s.objects.get(name):
+            raise ApiError(409, "The bucket you tried to delete is not empty.", "conflict")
+        del self.s.buckets[name]
+        self.s.bucket_policies.pop(name, None)
+        self.s.objects.pop(name, None)
+        return 204, None
+
+    def storage_buckets_getIamPolicy(self, p, q, body):
+        name = unquote(p["bucket"])
+        self._bucket(name)
+        return 200, self.s.bucket_policies[name]
+
+    def storage_buckets_setIamPolicy(self, p, q, body):
+        name = unquote(p["bucket"])
+        bucket = self._bucket(name)
+        current = self.s.bucket_policies[name]
+        if self.conflict("storage.buckets.setIamPolicy"):
+            current["bindings"].append({"role": "roles/storage.objectViewer", "members": ["user:someone-else@example.com"]})
+            current["etag"] = "CA" + _fingerprint(current["bindings"])
+        if body.get("etag") and body["etag"] != current["etag"]:
+            raise ApiError(412, "Precondition Failed", "conditionNotMet")
+        _iam_members(self.s, body, current, "the bucket's policy",
+                     public_allowed=bucket["iamConfiguration"]["publicAccessPrevention"] != "enforced")
+        new = {"kind": "storage#policy", "resourceId": f"projects/_/buckets/{name}", "version": body.get("version", 1),
+               "bindings": [b for b in body["bindings"] if b.get("members")]}
+        new["etag"] = "CA" + _fingerprint([new["bindings"], current["etag"]])
+        self.s.bucket_policies[name] = new
+        return 200, new
+
+    def storage_objects_list(self, p, q, body):
+        name = unquote(p["bucket"])
+        self._bucket(name)
+        versions = q.get("versions", ["false"])[0] == "true"
+        items = [o for o in self.s.objects[name] if versions or "timeDeleted" not in o]
+        prefix = q.get("prefix", [""])[0]
+        items = sorted((o for o in items if o["name"].startswith(prefix)), key=lambda o: (o["name"], int(o["generation"])))
+        start = int(q.get("pageToken", ["0"])[0] or 0)
+        size = min(int(q.get("maxResults", ["1000"])[0]), self.double.page_size)
+        result = {"kind": "storage#objects"}
+        if items[start:start + size]:
+            result["items"] = items[start:start + size]
+        if start + size < len(items):
+            result["nextPageToken"] = str(start + size)
+        return 200, result
+
+    def storage_objects_delete(self, p, q, body):
+        name, obj = unquote(p["bucket"]), unquote(p["object"])
+        bucket = self._bucket(name)
+        objects = self.s.objects[name]
+        generation = q.get("generation", [None])[0]
+        if generation is not None:
+            match = [o for o in objects if o["name"] == obj and o["generation"] == generation]
+            if not match:
+                raise ApiError(404, f"No such object: {name}/{obj}", "notFound")
+            objects.remove(match[0])
+            return 204, None
+        live = [o for o in objects if o["name"] == obj and "timeDeleted" not in o]
+        if not live:
+            raise ApiError(404, f"No such object: {name}/{obj}", "notFound")
+        if bucket.get("versioning", {}).get("enabled"):
+            live[0]["timeDeleted"] = _now()
+        else:
+            objects.remove(live[0])
+        return 204, None
+
+    # -- Cloud SQL Admin ---------------------------------------------------------
+    def _sql_link(self, api, project, instance):
+        prefix = "sql/v1beta4/" if api == "sqladmin.v1beta4" else "v1/"
+        return f"{SQLADMIN}{prefix}projects/{project}/instances/{instance}"
+
+    def _sql_instance(self, p):
+        key = (p["project"], p["instance"])
+        if key not in self.s.sql_instances:
+            raise ApiError(404, "The Cloud SQL instance does not exist.", "instanceDoesNotExist")
+        return key, self.s.sql_instances[key]
+
+    def _sql_busy(self, key):
+        for op in self.s.operations.values():
+            if op.instance_key == key and op.resource["status"] != "DONE":
+                raise ApiError(409, "Operation failed because another operation was already in progress. "
+                                    "Try your request after the current operation is complete.", "operationInProgress")
+
+    def sql_operation(self, api, project, instance, op_type, done=None, running=None):
+        name = str(uuid.uuid4())
+        prefix = "sql/v1beta4/" if api == "sqladmin.v1beta4" else "v1/"
+        resource = {"kind": "sql#operation", "targetLink": self._sql_link(api, project, instance), "status": "PENDING",
+                    "user": CALLER.format(project=project), "insertTime": _now(), "operationType": op_type,
+                    "name": name, "targetId": instance,
+                    "selfLink": f"{SQLADMIN}{prefix}projects/{project}/operations/{name}", "targetProject": project}
+        self.s.operations[name] = Operation(resource, done=done, running=running, instance_key=(project, instance))
+        return 200, dict(resource)
+
+    def sql_operations_get(self, p, q, body, api="sqladmin.v1"):
+        op = self.poll(p["operation"])
+        if op["kind"] != "sql#operation":
+            raise ApiError(404, "The operation does not exist.", "operationDoesNotExist")
+        return 200, op
+
+    def _sql_view(self, api, resource):
+        view = json.loads(json.dumps(resource))
+        view["selfLink"] = self._sql_link(api, view["project"], view["name"])
+        return view
+
+    def sql_instances_get(self, p, q, body, api="sqladmin.v1"):
+        key, _ = self._sql_instance(p)
+        for name, op in list(self.s.operations.items()):
+            if op.instance_key == key and op.advance_on_read and op.resource["status"] != "DONE":
+                self.poll(name)
+        return 200, self._sql_view(api, self._sql_instance(p)[1])
+
+    def sql_instances_list(self, p, q, body, api="sqladmin.v1"):
+        items = [self._sql_view(api, v) for (pr, _), v in sorted(self.s.sql_instances.items()) if pr == p["project"]]
+        return 200, {"kind": "sql#instancesList", **({"items": items} if items else {})}
+
+    def _check_tier(self, edition, tier, version):
+        if edition == "ENTERPRISE_PLUS":
+            if not re.fullmatch(r"db-perf-optimized-N-(2|4|8|16|32|48|64|80|96|128)", tier or ""):
+                raise ApiError(400, f"Invalid request: Invalid Tier ({tier}) for (ENTERPRISE_PLUS) Edition. Use a "
+                                    f"predefined Tier like db-perf-optimized-N-* instead. Learn more at "
+                                    f"https://cloud.google.com/sql/docs/postgres/create-instance#machine-types",
+                               "invalid")
+            return
+        if edition == "DEVELOPER":
+            raise ApiError(400, "Invalid request: the DEVELOPER edition is not served by the double.")
+        if tier in ("db-f1-micro", "db-g1-small"):
+            return
+        m = re.fullmatch(r"db-custom-([0-9]+)-([0-9]+)", tier or "")
+        if not m:
+            raise ApiError(400, f"Invalid request: Invalid Tier ({tier}) for (ENTERPRISE) Edition.", "invalid")
+        cpus, memory = int(m.group(1)), int(m.group(2))
+        if not (cpus == 1 or (cpus % 2 == 0 and cpus <= 96)) or memory % 256 or memory < 3840 \
+                or not 0.9 * 1024 * cpus <= memory <= 6.5 * 1024 * cpus:
+            raise ApiError(400, f"Invalid request: Invalid Tier ({tier}): {cpus} vCPUs take 0.9 to 6.5 GB each, in "
+                                f"multiples of 256 MB, at least 3840 MB.", "invalid")
+
+    def sql_instances_insert(self, p, q, body, api="sqladmin.v1"):
+        project = p["project"]
+        name = body.get("name", "")
+        if not re.fullmatch(r"[a-z](?:[-a-z0-9]{0,96}[a-z0-9])?", name):
+            raise ApiError(400, f"Invalid request: instance name '{name}'.", "invalid")
+        key = (project, name)
+        if key in self.s.sql_instances or key in self.s.sql_reserved:
+            raise ApiError(409, "The Cloud SQL instance already exists. When you delete an instance, you can't reuse the "
+                                "name of the deleted instance until one week from the deletion date.", "instanceAlreadyExists")
+        version = body.get("databaseVersion", "MYSQL_8_0")
+        settings = json.loads(json.dumps(body.get("settings", {})))
+        major = int(re.sub(r"[^0-9].*", "", version.split("_", 1)[1]) or 0) if "_" in version else 0
+        default_edition = "ENTERPRISE_PLUS" if (version.startswith("POSTGRES_") and major >= 16) or version == "MYSQL_8_4" \
+            else "ENTERPRISE"
+        edition = settings.get("edition", default_edition)
+        self._check_tier(edition, settings.get("tier"), version)
+        ip = settings.get("ipConfiguration", {})
+        ipv4 = ip.get("ipv4Enabled", True)
+        private = ip.get("privateNetwork")
+        private_out = None
+        if private:
+            m = re.fullmatch(r"(?:https://www\.googleapis\.com/compute/v1/|/)?projects/([a-z][-a-z0-9]{4,28}[a-z0-9])"
+                             r"/global/networks/([a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)", private)
+            if not m:
+                raise ApiError(400, f"Invalid request: Incorrect Service Networking config for instance: "
+                                    f"{project}:{name}:INVALID_NETWORK_URL ({private}).", "invalid")
+            if not self.network(m.group(1), m.group(2))["psa"]:
+                raise ApiError(400, f"Invalid request: Incorrect Service Networking config for instance: {project}:{name}:"
+                                    f"SERVICE_NETWORKING_NOT_ENABLED (no private services access on network "
+                                    f"{m.group(2)}).", "invalid")
+            private_out = f"projects/{m.group(1)}/global/networks/{m.group(2)}"
+        if not ipv4 and not private:
+            raise ApiError(400, "Invalid request: At least one of Public IP or Private IP or PSC connectivity must be "
+                                "enabled.", "invalid")
+        region = body.get("region", "us-central1")
+        for k, v in settings.get("userLabels", {}).items():
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", k) or not re.fullmatch(r"[a-z0-9_-]{0,63}", str(v)):
+                raise ApiError(400, f"Invalid request: label {k}={v}.", "invalid")
+        backup = settings.get("backupConfiguration", {})
+        retention = int(backup.get("transactionLogRetentionDays", 7 if edition == "ENTERPRISE" else 14))
+        if not 1 <= retention <= (7 if edition == "ENTERPRISE" else 35):
+            raise ApiError(400, f"Invalid request: The number of transaction log retention days must be between 1 and "
+                                f"{7 if edition == 'ENTERPRISE' else 35}.", "invalid")
+        out_settings = {
+            "authorizedGaeApplications": [], "tier": settings.get("tier"), "kind": "sql#settings",
+            "availabilityType": settings.get("availabilityType", "ZONAL"), "pricingPlan": "PER_USE",
+            "replicationType": "SYNCHRONOUS", "activationPolicy": settings.get("activationPolicy", "ALWAYS"),
+            "ipConfiguration": {"authorizedNetworks": ip.get("authorizedNetworks", []), "ipv4Enabled": bool(ipv4),
+                                "sslMode": ip.get("sslMode", "ALLOW_UNENCRYPTED_AND_ENCRYPTED"),
+                                "serverCaMode": "GOOGLE_MANAGED_INTERNAL_CA",
+                                **({"privateNetwork": private_out} if private_out else {})},
+            "locationPreference": {"zone": f"{region}-b", "kind": "sql#locationPreference"},
+            "dataDiskType": settings.get("dataDiskType", "PD_SSD"),
+            "dataDiskSizeGb": str(settings.get("dataDiskSizeGb", 10)),
+            "backupConfiguration": {"startTime": backup.get("startTime", "04:00"), "kind": "sql#backupConfiguration",
+                                    "backupRetentionSettings": {"retentionUnit": "COUNT", "retainedBackups": 7},
+                                    "enabled": bool(backup.get("enabled", False)), "transactionLogRetentionDays": retention,
+                                    "pointInTimeRecoveryEnabled": bool(backup.get("pointInTimeRecoveryEnabled", False)),
+                                    "transactionalLogStorageState": "CLOUD_STORAGE"},
+            "settingsVersion": "1", "storageAutoResizeLimit": "0", "storageAutoResize": True,
+            "edition": edition, "connectorEnforcement": "NOT_REQUIRED", "deletionProtectionEnabled": False,
+            "maintenanceWindow": {"kind": "sql#maintenanceWindow", "hour": 0, "day": 0},
+        }
+        if settings.get("userLabels"):
+            out_settings["userLabels"] = settings["userLabels"]
+        if edition == "ENTERPRISE_PLUS":
+            out_settings["dataCacheConfig"] = {"dataCacheEnabled": True}
+        resource = {
+            "kind": "sql#instance", "state": "PENDING_CREATE", "databaseVersion": version, "settings": out_settings,
+            "etag": "", "ipAddresses": [], "instanceType": "CLOUD_SQL_INSTANCE", "project": project,
+            "serviceAccountEmailAddress": f"p{PROJECT_NUMBER}-abcdef@gcp-sa-cloud-sql.iam.gserviceaccount.com",
+            "backendType": "SECOND_GEN", "selfLink": "", "connectionName": f"{project}:{region}:{name}", "name": name,
+            "region": region, "gceZone": f"{region}-b",
+            "databaseInstalledVersion": f"{version}_4" if version.startswith("POSTGRES") else version,
+            "maintenanceVersion": f"{version}_4.R20250112.01_00", "createTime": _now(),
+            "sqlNetworkArchitecture": "NEW_NETWORK_ARCHITECTURE", "upgradableDatabaseVersions": [],
+        }
+        resource["etag"] = _fingerprint(resource)
+        self.s.sql_instances[key] = resource
+        self.s.sql_databases[key] = {}
+        self.s.sql_users[key] = {}
+
+        def done():
+            resource["state"] = "RUNNABLE"
+            if private_out:
+                resource["ipAddresses"] = [{"type": "PRIVATE", "ipAddress": f"10.50.0.{next(self.s.addresses) % 250 + 2}"}]
+            if ipv4:
+                resource["ipAddresses"].append({"type": "PRIMARY", "ipAddress": "198.51.100.10"})
+            if version.startswith("POSTGRES"):
+                self.s.sql_databases[key]["postgres"] = self._database(project, name, "postgres", "UTF8", "en_US.UTF8")
+                self.s.sql_users[key]["postgres"] = {"resource": self._user(project, name, "postgres"), "password": None}
+        return self.sql_operation(api, project, name, "CREATE", done)
+
+    def sql_instances_patch(self, p, q, body, api="sqladmin.v1"):
+        key, resource = self._sql_instance(p)
+        self._sql_busy(key)
+        if self.conflict("sql.instances.patch"):
+            resource["settings"]["settingsVersion"] = str(int(resource["settings"]["settingsVersion"]) + 1)
+        settings = body.get("settings", {})
+        if "settingsVersion" in settings and str(settings["settingsVersion"]) != resource["settings"]["settingsVersion"]:
+            raise ApiError(412, "Precondition check failed: the instance's settings changed since settingsVersion "
+                                f"{settings['settingsVersion']}.", "conditionNotMet")
+        if body.get("databaseVersion", resource["databaseVersion"]) != resource["databaseVersion"]:
+            raise ApiError(400, "Invalid request: databaseVersion changes need a major version upgrade.", "invalid")
+        merged = json.loads(json.dumps(resource["settings"]))
+        for k, v in settings.items():
+            if k == "settingsVersion":
+                continue
+            if isinstance(v, dict) and isinstance(merged.get(k), dict) and k != "userLabels":
+                merged[k].update(v)
+            else:
+                merged[k] = v
+        self._check_tier(merged["edition"], merged["tier"], resource["databaseVersion"])
+        if merged["ipConfiguration"].get("privateNetwork") != resource["settings"]["ipConfiguration"].get("privateNetwork"):
+            raise ApiError(400, "Invalid request: the private network of an instance cannot be changed.", "invalid")
+        merged["settingsVersion"] = str(int(resource["settings"]["settingsVersion"]) + 1)
+        if "userLabels" in merged and not merged["userLabels"]:
+            del merged["userLabels"]
+
+        def done():
+            resource["settings"] = merged
+            resource["etag"] = _fingerprint(resource)
+        return self.sql_operation(api, key[0], key[1], "UPDATE", done)
+
+    def sql_instances_delete(self, p, q, body, api="sqladmin.v1"):
+        key, resource = self._sql_instance(p)
+        self._sql_busy(key)
+
+        def running():
+            resource["state"] = "PENDING_DELETE"
+
+        def done():
+            self.s.sql_instances.pop(key, None)
+            self.s.sql_databases.pop(key, None)
+            self.s.sql_users.pop(key, None)
+            self.s.sql_reserved.add(key)
+        return self.sql_operation(api, key[0], key[1], "DELETE", done, running)
+
+    def _database(self, project, instance, name, charset, collation):
+        return {"kind": "sql#database", "charset": charset, "collation": collation, "name": name,
+                "instance": instance, "project": project, "selfLink": "", "etag": ""}
+
+    def _db_view(self, api, db):
+        view = dict(db, selfLink=self._sql_link(api, db["project"], db["instance"]) + f"/databases/{db['name']}")
+        view.pop("etag")
+        return view
+
+    def _runnable(self, key, resource):
+        if resource["state"] != "RUNNABLE":
+            raise ApiError(400, f"Invalid request since instance is not running (state {resource['state']}).",
+                           "invalidState")
+        self._sql_busy(key)
+
+    def sql_databases_get(self, p, q, body, api="sqladmin.v1"):
+        key, _ = self._sql_instance(p)
+        db = self.s.sql_databases[key].get(p["database"])
+        if db is None:
+            raise ApiError(404, "Not Found", "notFound")
+        return 200, self._db_view(api, db)
+
+    def sql_databases_list(self, p, q, body, api="sqladmin.v1"):
+        key, _ = self._sql_instance(p)
+        return 200, {"kind": "sql#databasesList",
+                     "items": [self._db_view(api, d) for _, d in sorted(self.s.sql_databases[key].items())]}
+
+    def sql_databases_insert(self, p, q, body, api="sqladmin.v1"):
+        key, resource = self._sql_instance(p)
+        self._runnable(key, resource)
+        name = body.get("name", "")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$-]{0,62}", name):
+            raise ApiError(400, f"Invalid request: database name '{name}'.", "invalid")
+        if body.get("instance", key[1]) != key[1]:
+            raise ApiError(400, "Invalid request: the database's instance is not the one of the URL.", "invalid")
+        if name in self.s.sql_databases[key]:
+            raise ApiError(409, f"Invalid request: database {name} already exists.", "alreadyExists")
+        charset = body.get("charset", "UTF8")
+        if resource["databaseVersion"].startswith("POSTGRES") and charset not in ("UTF8", "SQL_ASCII", "LATIN1"):
+            raise ApiError(400, f"Invalid request: charset {charset}.", "invalid")
+        db = self._database(key[0], key[1], name, charset, body.get("collation", "en_US.UTF8"))
+
+        def done():
+            self.s.sql_databases[key][name] = db
+        return self.sql_operation(api, key[0], key[1], "CREATE_DATABASE", done)
+
+    def _user(self, project, instance, name):
+        # PostgreSQL users come without `host` (MySQL ones have it): gcp_sql_user 1.10.2 reads item['host'].
+        return {"kind": "sql#user", "name": name, "instance": instance, "project": project, "type": "BUILT_IN",
+                "passwordPolicy": {"status": {}}}
+
+    def sql_users_list(self, p, q, body, api="sqladmin.v1"):
+        key, _ = self._sql_instance(p)
+        return 200, {"kind": "sql#usersList", "items": [u["resource"] for _, u in sorted(self.s.sql_users[key].items())]}
+
+    def sql_users_insert(self, p, q, body, api="sqladmin.v1"):
+        key, resource = self._sql_instance(p)
+        self._runnable(key, resource)
+        name = body.get("name", "")
+        if not name or len(name) > 63:
+            raise ApiError(400, "Invalid request: user name.", "invalid")
+        if name in self.s.sql_users[key]:
+            raise ApiError(409, f"Invalid request: user {name} already exists.", "alreadyExists")
+        user = self._user(key[0], key[1], name)
+
+        def done():
+            self.s.sql_users[key][name] = {"resource": user, "password": body.get("password")}
+        return self.sql_operation(api, key[0], key[1], "CREATE_USER", done)
+
+    def sql_users_update(self, p, q, body, api="sqladmin.v1"):
+        key, resource = self._sql_instance(p)
+        self._runnable(key, resource)
+        name = q.get("name", [body.get("name")])[0]
+        if name not in self.s.sql_users[key]:
+            raise ApiError(404, f"Invalid request: user {name} does not exist.", "notFound")
+
+        def done():
+            if "password" in body:
+                self.s.sql_users[key][name]["password"] = body["password"]
+        return self.sql_operation(api, key[0], key[1], "UPDATE_USER", done)
 
 
 def _matches(resource: dict, expression: str) -> bool:
-    """The filters gcp_infra uses: `name = X` and `labels.KEY = X`."""
-    match = re.fullmatch(r"\s*([\w.-]+)\s*=\s*(\S+)\s*", expression or "")
-    if not match:
-        return not expression
-    field, value = match.groups()
-    if field.startswith("labels."):
-        return resource.get("labels", {}).get(field[len("labels."):]) == value
-    return str(resource.get(field)) == value
+    """Compute list filters: `field = value`, `field != value` and several of
+    them in parentheses (all must hold); fields are dotted paths (labels.KEY).
+    Anything else is refused, like an expression Compute cannot parse."""
+    expression = (expression or "").strip()
+    if not expression:
+        return True
+    terms = re.findall(r"\(([^()]*)\)", expression)
+    if terms:
+        if re.sub(r"\([^()]*\)", "", expression).strip().replace("AND", "").strip():
+            raise ApiError(400, f"Invalid value for field 'filter': '{expression}'. Invalid list filter expression.")
+    else:
+        terms = [expression]
+    for term in terms:
+        m = re.fullmatch(r"\s*([A-Za-z][\w.-]*)\s*(=|!=|eq|ne)\s*\"?([^\"]*?)\"?\s*", term)
+        if not m:
+            raise ApiError(400, f"Invalid value for field 'filter': '{expression}'. Invalid list filter expression.")
+        path, op, value = m.groups()
+        current = resource
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if op in ("eq", "ne"):
+            hit = current is not None and re.fullmatch(value, str(current)) is not None
+        else:
+            hit = current is not None and str(current).lower() == value.lower() if isinstance(current, bool) \
+                else str(current) == value if current is not None else False
+        if (op in ("=", "eq")) != hit:
+            return False
+    return True
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    state: State
+    double: "Double"
 
     def log_message(self, *_args):  # quiet
         pass
 
-    # -- plumbing --------------------------------------------------------
-    def _body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        return raw
-
     def _send(self, status: int, payload=None):
-        data = b"" if payload is None else json.dumps(payload).encode()
+        data = b"" if payload is None or status == 204 else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: int, message: str):
-        self._send(status, {"error": {"code": status, "message": message,
-                                      "errors": [{"message": message, "reason": "notFound" if status == 404 else "bad"}]}})
-
     def _handle(self, method: str):
+        double = self.double
         host = (self.headers.get("Host") or "").split(":")[0]
         url = urlsplit(self.path)
-        raw = self._body()
-        with self.state.lock:
-            self.state.requests.append((method, host, url.path))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        query = parse_qs(url.query, keep_blank_values=True)
+        record = Record(method, host, url.path, query, None)
+        try:
+            record.body = json.loads(raw) if raw else None
+        except ValueError:
+            record.body = raw.decode(errors="replace")
+        with double.state.lock:
+            double.state.requests.append(record)
         if host == "oauth2.googleapis.com" and url.path == "/token" and method == "POST":
-            return self._send(200, {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"})
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self._error(401, "missing or wrong bearer token")
-        body = json.loads(raw) if raw else {}
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        with self.state.lock:
-            try:
-                status, payload = self._route(method, host, url.path, query, body)
-            except KeyError as exc:
-                status, payload = 404, {"error": {"code": 404, "message": f"not found: {exc}",
-                                                  "errors": [{"message": "not found", "reason": "notFound"}]}}
+            record.status = 200
+            return self._send(200, {"access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"})
+        status, payload = self._answer(method, host, url.path, query, raw, record)
+        record.status, record.answer = status, payload
         return self._send(status, payload)
+
+    def _answer(self, method, host, path, query, raw, record):
+        double = self.double
+        routed = double.catalog.route(method, f"https://{host}{path}")
+        if routed is None:
+            return 404, error_body(404, f"the double does not serve {method} https://{host}{path}", "notFound")
+        api_method, raw_params = routed
+        record.method_id = api_method.id
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return 401, error_body(401, "Request had invalid authentication credentials.", "authError")
+        params = {k: unquote(v) for k, v in raw_params.items()}
+        try:
+            if raw and isinstance(record.body, str):
+                raise ValidationError(f"Invalid JSON payload received. {record.body[:60]!r}")
+            check_path(api_method, params)
+            check_query(api_method, {k: v for k, v in query.items()
+                                     if k not in double.tolerated_query.get(api_method.id, ())})
+            tolerated = double.tolerated_unknown.get(api_method.id, frozenset())
+            check_request(api_method, record.body if raw else None, tolerated)
+        except ValidationError as exc:
+            return exc.status, error_body(exc.status, exc.message, exc.reason)
+        handler = getattr(double.api, api_method.id.replace(".", "_"), None)
+        if handler is None:
+            return 501, error_body(501, f"the double does not implement {api_method.id}", "notImplemented")
+        kwargs = {"api": api_method.api} if api_method.id.startswith("sql.") else {}
+        body = record.body if raw else {}
+        with double.state.lock:
+            try:
+                status, payload = handler(params, query, body, **kwargs)
+            except ApiError as exc:
+                return exc.status, error_body(exc.status, exc.message, exc.reason)
+            except Exception as exc:  # noqa: BLE001 - a bug of the double: answer, and make it loud
+                double.errors.append(f"{api_method.id}: {exc!r}")
+                return 500, error_body(500, f"the double failed: {exc!r}", "backendError")
+            payload = json.loads(json.dumps(payload)) if payload is not None else None
+        if 200 <= status < 300:
+            if payload is not None:
+                double.answers[api_method.id] = payload
+            try:
+                check_response(api_method, payload)
+            except ValidationError as exc:  # a bug of the double: make it loud
+                double.errors.append(f"{api_method.id}: {exc.message}")
+                return 500, error_body(500, f"the double's own answer breaks the schema: {exc.message}", "backendError")
+        return status, payload
 
     def do_GET(self):  # noqa: N802
         self._handle("GET")
@@ -170,157 +1315,44 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):  # noqa: N802
         self._handle("DELETE")
 
-    # -- APIs ------------------------------------------------------------
-    def _operation(self, project, target_link, scope):
-        op = f"operation-{next(self.state.ids)}"
-        return 200, {"kind": "compute#operation", "name": op, "status": "DONE", "progress": 100,
-                     "targetLink": target_link, "selfLink": f"{COMPUTE}projects/{project}/{scope}/operations/{op}"}
 
-    def _route(self, method, host, path, query, body):
-        s = self.state
-        if host == "iam.googleapis.com":
-            m = re.fullmatch(r"/v1/projects/([^/]+)/serviceAccounts(?:/([^/]+))?", path)
-            if not m:
-                return 404, None
-            project, email = m.groups()
-            if method == "GET" and email:
-                return 200, s.service_accounts[email]
-            if method == "POST" and not email:
-                email = f"{body['accountId']}@{project}.iam.gserviceaccount.com"
-                if email in s.service_accounts:
-                    return 409, {"error": {"code": 409, "message": "already exists"}}
-                s.service_accounts[email] = {
-                    "name": f"projects/{project}/serviceAccounts/{email}", "projectId": project,
-                    "uniqueId": str(next(s.ids)), "email": email,
-                    "displayName": body.get("serviceAccount", {}).get("displayName", ""),
-                    "etag": "MDEwMjE5MjA=", "oauth2ClientId": str(next(s.ids))}
-                return 200, s.service_accounts[email]
-            if method == "PUT" and email:
-                s.service_accounts[email]["displayName"] = body.get("serviceAccount", {}).get("displayName", "")
-                return 200, s.service_accounts[email]
-            if method == "DELETE" and email:
-                del s.service_accounts[email]
-                return 200, {}
-        if host == "compute.googleapis.com":
-            m = re.fullmatch(r"/compute/v1/projects/([^/]+)/global/firewalls(?:/([^/]+))?", path)
-            if m:
-                project, name = m.groups()
-                link = f"https://compute.googleapis.com/compute/v1/projects/{project}/global/firewalls/"
-                if method == "GET" and name:
-                    return 200, s.firewalls[name]
-                if method == "POST" and not name:
-                    rule = dict(body, kind="compute#firewall", id=str(next(s.ids)), selfLink=link + body["name"],
-                                priority=body.get("priority", 1000), disabled=body.get("disabled", False),
-                                network=COMPUTE + body.get("network", "global/networks/default").split("compute/v1/")[-1],
-                                creationTimestamp="2026-11-22T00:00:00.000-08:00")
-                    rule.setdefault("direction", "INGRESS")
-                    rule.setdefault("logConfig", {"enable": False})
-                    s.firewalls[body["name"]] = rule
-                    return self._operation(project, rule["selfLink"], "global")
-                if method in ("PATCH", "PUT") and name:
-                    s.firewalls[name].update({k: v for k, v in body.items() if k != "network"})
-                    return self._operation(project, s.firewalls[name]["selfLink"], "global")
-                if method == "DELETE" and name:
-                    link = s.firewalls.pop(name)["selfLink"]
-                    return self._operation(project, link, "global")
-            m = re.fullmatch(r"/compute/v1/projects/([^/]+)/(global|zones/[^/]+)/operations/([^/]+)", path)
-            if m and method == "GET":
-                project, scope, op = m.groups()
-                return 200, {"kind": "compute#operation", "name": op, "status": "DONE", "progress": 100,
-                             "selfLink": f"{COMPUTE}projects/{project}/{scope}/operations/{op}"}
-            m = re.fullmatch(r"/compute/v1/projects/([^/]+)/zones/([^/]+)/instances(?:/([^/]+))?", path)
-            if m:
-                project, zone, name = m.groups()
-                link = f"https://compute.googleapis.com/compute/v1/projects/{project}/zones/{zone}/instances/"
-                if method == "GET" and not name:
-                    items = [i for i in s.instances.values() if i["zone"].endswith("/" + zone)
-                             and _matches(i, query.get("filter", ""))]
-                    return 200, {"kind": "compute#instanceList", "items": items}
-                if method == "GET":
-                    return 200, s.instances[name]
-                if method == "POST" and not name:
-                    number = next(s.ids)
-                    vm = dict(body, kind="compute#instance", id=str(number), status="RUNNING",
-                              selfLink=link + body["name"], zone=f"{COMPUTE}projects/{project}/zones/{zone}",
-                              labelFingerprint="42WmSpB8rSM=", cpuPlatform="Intel Broadwell")
-                    for n, nic in enumerate(vm.get("networkInterfaces", [])):
-                        nic["networkIP"] = f"10.132.0.{number % 200 + 2}"
-                        nic["name"] = f"nic{n}"
-                        for ac in nic.get("accessConfigs", []):
-                            ac["natIP"] = f"203.0.113.{number % 200 + 2}"  # documentation range (RFC 5737)
-                    s.instances[body["name"]] = vm
-                    return self._operation(project, vm["selfLink"], f"zones/{zone}")
-                if method == "DELETE" and name:
-                    link = s.instances.pop(name)["selfLink"]
-                    return self._operation(project, link, f"zones/{zone}")
-        if host == "storage.googleapis.com":
-            m = re.fullmatch(r"/storage/v1/b(?:/([^/]+))?(/iam)?", path)
-            if m:
-                name, iam = m.groups()
-                if iam:
-                    s.buckets[name]  # 404 when the bucket does not exist
-                    if method == "GET":
-                        return 200, s.bucket_policies[name]
-                    if method == "PUT":
-                        policy = dict(body, kind="storage#policy", resourceId=f"projects/_/buckets/{name}",
-                                      etag=f"CA{next(s.ids)}=")
-                        s.bucket_policies[name] = policy
-                        return 200, policy
-                if method == "GET" and name:
-                    return 200, s.buckets[name]
-                if method == "POST" and not name:
-                    if body["name"] in s.buckets:
-                        return 409, {"error": {"code": 409, "message": "bucket exists"}}
-                    bucket = self._bucket(body, query.get("project"))
-                    s.buckets[body["name"]] = bucket
-                    s.bucket_policies[body["name"]] = {
-                        "kind": "storage#policy", "resourceId": f"projects/_/buckets/{body['name']}", "version": 1,
-                        "etag": "CAE=", "bindings": [
-                            {"role": "roles/storage.legacyBucketOwner",
-                             "members": ["projectEditor:" + bucket["_project"], "projectOwner:" + bucket["_project"]]},
-                            {"role": "roles/storage.legacyBucketReader", "members": ["projectViewer:" + bucket["_project"]]}]}
-                    return 200, bucket
-                if method == "PUT" and name:
-                    old = s.buckets[name]
-                    bucket = self._bucket(body, old["_project"])
-                    bucket["metageneration"] = str(int(old["metageneration"]) + 1)
-                    bucket["id"], bucket["timeCreated"] = old["id"], old["timeCreated"]
-                    s.buckets[name] = bucket
-                    return 200, bucket
-                if method == "DELETE" and name:
-                    del s.buckets[name]
-                    s.bucket_policies.pop(name, None)
-                    return 204, None
-        return 404, {"error": {"code": 404, "message": f"the double does not serve {method} {host}{path}"}}
-
-    def _bucket(self, body, project):
-        iam = body.get("iamConfiguration", {})
-        ubla = iam.get("uniformBucketLevelAccess", {"enabled": False})
-        return {
-            "kind": "storage#bucket", "id": body["name"], "name": body["name"], "_project": project,
-            "selfLink": f"https://www.googleapis.com/storage/v1/b/{body['name']}", "projectNumber": "123456789012",
-            "metageneration": "1", "location": body.get("location", "US").upper(), "locationType": "region",
-            "storageClass": body.get("storageClass", "STANDARD"), "etag": "CAE=",
-            "timeCreated": "2026-11-22T00:00:00.000Z", "updated": "2026-11-22T00:00:00.000Z",
-            "iamConfiguration": {
-                "bucketPolicyOnly": {"enabled": bool(ubla.get("enabled"))},
-                "uniformBucketLevelAccess": {"enabled": bool(ubla.get("enabled")),
-                                             **({"lockedTime": "2027-02-20T00:00:00.000Z"} if ubla.get("enabled") else {})},
-                "publicAccessPrevention": iam.get("publicAccessPrevention", "inherited")},
-            "versioning": body.get("versioning", {"enabled": False}),
-            "labels": body.get("labels", {}),
-            "owner": {"entity": "project-owners-123456789012"},
-            "rpo": "DEFAULT",
-        }
+_CATALOG = None
 
 
 class Double:
-    """with Double(tmpdir) as double: double.port, double.ca, double.state"""
+    """with Double(tmpdir) as double: double.port, double.ca, double.state
 
-    def __init__(self, directory: Path):
+    op_polls: polls of an operation until DONE (PENDING -> RUNNING on the
+    first, DONE on this one); page_size: most items in one page of a list;
+    sa_propagation: policy writes that still refuse a new service account;
+    default_networks / private_services_access: the networks that exist in
+    every project, and those with private services access (Cloud SQL private IP).
+    tolerated_unknown: {method id: field names} the real API is known to
+    ignore in a body although the schema lacks them."""
+
+    def __init__(self, directory: Path, op_polls: int = 2, page_size: int = 500, sa_propagation: int = 0,
+                 default_networks=("default",), private_services_access=("default",),
+                 zones=("europe-west1-b", "europe-west1-c", "us-central1-a")):
+        global _CATALOG
+        if _CATALOG is None:
+            _CATALOG = Catalog()
+        self.catalog = _CATALOG
         self.ca, cert, key = make_pki(directory)
         self.state = State()
-        handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self.op_polls, self.page_size, self.sa_propagation = op_polls, page_size, sa_propagation
+        self.default_networks, self.private_services_access = set(default_networks), set(private_services_access)
+        self.zones = list(zones)
+        # gcp_storage_bucket 1.10.2 sends the project in the bucket body too; Cloud Storage ignores it
+        # (the module's own integration tests create buckets with it against real projects).
+        self.tolerated_unknown = {"storage.buckets.insert": frozenset({"project"}),
+                                  "storage.buckets.update": frozenset({"project"})}
+        # ... and asks for ?projection=full on every bucket URL, DELETE included, where the
+        # method has no such parameter (Cloud Storage ignores unknown query parameters).
+        self.tolerated_query = {"storage.buckets.delete": frozenset({"projection"})}
+        self.errors: list[str] = []
+        self.answers: dict[str, object] = {}  # method id -> its last successful answer (tests/gcp_double/shapes.py)
+        self.api = Api(self)
+        handler = type("BoundHandler", (Handler,), {"double": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -336,3 +1368,75 @@ class Double:
     def __exit__(self, *_exc):
         self.server.shutdown()
         self.server.server_close()
+
+    # -- control (tests call these directly) -------------------------------------
+    def call(self, method: str, url: str, body=None, token: str = TOKEN) -> tuple[int, dict | None]:
+        """One request to the double as a client would send it (HTTPS, the
+        host name of the URL, the test CA); returns (status, JSON answer)."""
+        parts = urlsplit(url)
+        context = ssl.create_default_context(cafile=str(self.ca))
+        port = self.port
+
+        class Connection(http.client.HTTPSConnection):
+            def connect(self):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=self.timeout)
+                self.sock = context.wrap_socket(sock, server_hostname=parts.hostname)
+
+        connection = Connection(parts.hostname, 443, context=context, timeout=30)
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        raw = response.read()
+        connection.close()
+        return response.status, json.loads(raw) if raw else None
+
+    def inject_conflict(self, method_id: str, times: int = 1):
+        """The next `times` calls of method_id meet a concurrent change (a
+        stale etag or settingsVersion)."""
+        with self.state.lock:
+            self.state.conflicts[method_id] = self.state.conflicts.get(method_id, 0) + times
+
+    def sql_maintenance(self, project: str, instance: str):
+        """Cloud SQL starts maintenance on an instance: MAINTENANCE (every
+        change refused with 409) until it has been read op_polls times."""
+        with self.state.lock:
+            key = (project, instance)
+            resource = self.state.sql_instances[key]
+            resource["state"] = "MAINTENANCE"
+
+            def done():
+                resource["state"] = "RUNNABLE"
+            self.api.sql_operation("sqladmin.v1", project, instance, "MAINTENANCE", done)
+            op = next(o for o in self.state.operations.values() if o.instance_key == key and o.resource["status"] != "DONE")
+            op.advance_on_read = True
+
+    def stopped(self, vm: dict):
+        """What stopping a VM does: TERMINATED, and its ephemeral external address released."""
+        vm.update(status="TERMINATED", lastStopTimestamp=_compute_time())
+        for nic in vm["networkInterfaces"]:
+            for ac in nic.get("accessConfigs", []):
+                ac.pop("natIP", None)
+
+    def stop_instance(self, project: str, zone: str, name: str):
+        with self.state.lock:
+            self.stopped(self.state.instances[(project, zone, name)])
+
+    def put_object(self, bucket: str, name: str, generations: int = 1):
+        """Stores `generations` versions of an object (the last one live)."""
+        with self.state.lock:
+            for i in range(generations):
+                for older in self.state.objects[bucket]:
+                    if older["name"] == name and "timeDeleted" not in older:
+                        older["timeDeleted"] = _now()
+                generation = str(int(datetime.datetime.now().timestamp() * 1_000_000) + i)
+                self.state.objects[bucket].append({
+                    "kind": "storage#object", "id": f"{bucket}/{name}/{generation}",
+                    "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}/o/{name.replace('/', '%2F')}",
+                    "mediaLink": f"https://storage.googleapis.com/download/storage/v1/b/{bucket}/o/"
+                                 f"{name.replace('/', '%2F')}?generation={generation}&alt=media",
+                    "name": name, "bucket": bucket, "generation": generation, "metageneration": "1",
+                    "contentType": "application/octet-stream", "storageClass": "STANDARD", "size": "4",
+                    "md5Hash": "CY9rzUYh03PK3k6DJie09g==", "crc32c": "yZRlqg==", "etag": "CKih16GjycICEAE=",
+                    "timeCreated": _now(), "updated": _now(), "timeStorageClassUpdated": _now()})

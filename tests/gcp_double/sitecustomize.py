@@ -8,9 +8,15 @@ directory on PYTHONPATH (ansible-playbook and the modules it runs locally).
   address is refused before a packet leaves: no real Google endpoint (nor the
   metadata server, nor anything else) can be reached from a test. Each
   blocked attempt is appended to $GCP_DOUBLE_BLOCKED_LOG, so a test can
-  assert that nothing tried."""
+  assert that nothing tried.
+- With GCP_DOUBLE_FAST_POLL set, a sleep of half a second or more lasts
+  GCP_DOUBLE_FAST_POLL seconds instead: the google.cloud modules wait a fixed
+  second between two polls of an operation, and the double moves an
+  operation on per poll, not per second. Shorter sleeps (Ansible's own
+  loops) are left alone."""
 import os
 import socket
+import time
 
 _real_getaddrinfo = socket.getaddrinfo
 _real_connect = socket.socket.connect
@@ -63,3 +69,13 @@ def _connect_ex(self, address):
 socket.getaddrinfo = _getaddrinfo
 socket.socket.connect = _connect
 socket.socket.connect_ex = _connect_ex
+
+
+_FAST_POLL = os.environ.get("GCP_DOUBLE_FAST_POLL")
+if _FAST_POLL:
+    _real_sleep = time.sleep
+
+    def _sleep(seconds):
+        _real_sleep(float(_FAST_POLL) if seconds >= 0.5 else seconds)
+
+    time.sleep = _sleep

@@ -9,18 +9,29 @@ requests come with the google.cloud collection's requirements):
 Authenticates like the google.cloud modules, from GCP_AUTH_KIND
 (application, serviceaccount, machineaccount, accesstoken) with
 GCP_SERVICE_ACCOUNT_FILE or GCP_ACCESS_TOKEN. Reads the policy, changes the
-one binding and writes it back with its etag (a concurrent change makes the
-write fail instead of being lost). Prints {"changed": ..., "members": [...]}
-as one JSON line; exits 1 with a message on an error."""
+one binding and writes it back with its etag, so a concurrent change makes
+the write fail instead of being lost; then, as Google asks, it retries the
+whole read-modify-write (409 from Resource Manager, 412 from Cloud Storage),
+up to CONFLICT_ATTEMPTS times. Prints {"changed": ..., "members": [...]} as
+one JSON line; on an error exits 1 with {"failed": true, "msg": ..., "status":
+<HTTP status>} (the role retries 400 and 404: a new service account can take
+a minute to be usable in IAM policies)."""
 import json
 import os
 import sys
+import time
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+CONFLICT_ATTEMPTS = 5
+CONFLICT_STATUS = {"bucket": 412, "project": 409}
 
 
-def fail(message):
-    print(json.dumps({"failed": True, "msg": message}))
+class Conflict(Exception):
+    pass
+
+
+def fail(message, status=0):
+    print(json.dumps({"failed": True, "msg": message, "status": status}))
     sys.exit(1)
 
 
@@ -54,7 +65,11 @@ def session():
 
 def checked(response, what):
     if response.status_code >= 400:
-        fail(f"{what}: HTTP {response.status_code} {response.text[:500]}")
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:500]
+        fail(f"{what}: HTTP {response.status_code} {message}", response.status_code)
     return response.json()
 
 
@@ -63,13 +78,24 @@ def main():
     check = "--check" in sys.argv[1:]
     if len(args) != 5 or args[0] not in ("bucket", "project") or args[4] not in ("present", "absent"):
         fail("usage: iam_member.py bucket|project RESOURCE ROLE MEMBER present|absent [--check]")
-    kind, resource, role, member, state = args
     http = session()
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return read_modify_write(http, *args, check)
+        except Conflict as conflict:
+            if attempt == CONFLICT_ATTEMPTS:
+                fail(f"{conflict}: the policy kept changing under us ({CONFLICT_ATTEMPTS} attempts)",
+                     CONFLICT_STATUS[args[0]])
+            time.sleep(0.5 * attempt)
+
+
+def read_modify_write(http, kind, resource, role, member, state, check):
     if kind == "bucket":
         url = f"https://storage.googleapis.com/storage/v1/b/{resource}/iam"
         response = http.get(url, params={"optionsRequestedPolicyVersion": 3}, timeout=60)
-        if response.status_code == 404 and state == "absent":
-            print(json.dumps({"changed": False, "members": []}))
+        if response.status_code == 404 and (state == "absent" or check):
+            # Gone already; or, in check mode, a bucket this run would create first.
+            print(json.dumps({"changed": state == "present", "members": []}))
             return
         policy = checked(response, f"reading the IAM policy of bucket {resource}")
     else:
@@ -95,10 +121,12 @@ def main():
         bindings.remove(binding)
     if not check:
         if kind == "bucket":
-            checked(http.put(url, json=policy, timeout=60), f"writing the IAM policy of bucket {resource}")
+            response = http.put(url, json=policy, timeout=60)
         else:
-            checked(http.post(url + ":setIamPolicy", json={"policy": policy}, timeout=60),
-                    f"writing the IAM policy of project {resource}")
+            response = http.post(url + ":setIamPolicy", json={"policy": policy}, timeout=60)
+        if response.status_code == CONFLICT_STATUS[kind]:
+            raise Conflict(f"writing the IAM policy of {kind} {resource}: HTTP {response.status_code} (concurrent change)")
+        checked(response, f"writing the IAM policy of {kind} {resource}")
     print(json.dumps({"changed": True, "members": members}))
 
 
