@@ -80,7 +80,7 @@ def inventory(path: Path, mlflow_servers: dict, db_servers: dict | None = None) 
     import json
 
     path.write_text(json.dumps({"all": {
-        "vars": {"ansible_connection": "community.docker.docker_api", "ansible_python_interpreter": "/usr/bin/python3"},
+        "vars": {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"},
         "children": {
             "mlflow_servers": {"hosts": mlflow_servers},
             "db_servers": {"hosts": db_servers or {}},

@@ -1,7 +1,7 @@
 """CPU per Ansible task on a local container: the `community.docker.docker`
 connection (a `docker exec` process per task) against
-`community.docker.docker_api` (the engine's API, what local_infra and the
-Molecule test bed use). The same playbook of N `stat` tasks runs once per
+`community.docker.docker_api` (the engine's API; local_infra and the test
+bed keep the first until a failure seen once with the second is understood). The same playbook of N `stat` tasks runs once per
 connection against one container; the CPU of the controller (ansible-playbook
 and its children), of dockerd and of the container is read from /proc and the
 container's cgroup, so the other load of a shared machine does not count.

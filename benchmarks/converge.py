@@ -53,7 +53,7 @@ def floor_seconds() -> float:
 
 def converge(name: str, *extra: str) -> tuple[float, float, int]:
     container(name)
-    args = ("-i", f"{name},", "-c", "community.docker.docker_api", "-e", "ansible_python_interpreter=/usr/bin/python3", *extra)
+    args = ("-i", f"{name},", "-c", "community.docker.docker", "-e", "ansible_python_interpreter=/usr/bin/python3", *extra)
     cold, _ = timed(playbook("benchmarks/playbooks/server.yml", *args))
     rerun, proc = timed(playbook("benchmarks/playbooks/server.yml", *args))
     return cold, rerun, changed_count(proc.stdout)
