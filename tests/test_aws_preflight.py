@@ -110,9 +110,19 @@ def test_aws_infra_bad_input_fails_in_preflight(bad_results, case):
     assert "has/slash@and" not in result.output
 
 
+_AUTH_FAILURE_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>AuthFailure</Code>'
+    b"<Message>refused by the test listener</Message></Error></Errors><RequestID>0</RequestID></Response>"
+)
+_AUTH_FAILURE = (
+    b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(_AUTH_FAILURE_BODY)
+) + _AUTH_FAILURE_BODY
+
+
 def test_aws_infra_good_input_passes_preflight_and_calls_only_the_endpoint(run_role, good):
     """The same settings pass preflight; the first AWS call then goes to
-    aws_endpoint_url (a listener on 127.0.0.1 that answers nothing) and fails."""
+    aws_endpoint_url (a listener on 127.0.0.1 that refuses every request) and fails."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
@@ -126,6 +136,9 @@ def test_aws_infra_good_input_passes_preflight_and_calls_only_the_endpoint(run_r
                 except OSError:
                     continue
                 seen.append(conn.recv(4096))
+                # An EC2 error that no client retries: the role fails at once
+                # (a connection closed without an answer is retried for minutes).
+                conn.sendall(_AUTH_FAILURE)
                 conn.close()
 
         done = threading.Event()
