@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# The test stage of `make test`: pytest and the Molecule scenarios run side by
-# side (both mostly wait on containers, downloads and the network, so on two
-# cores this takes about as long as the Molecule scenarios alone). Molecule's
-# progress streams live; pytest's output goes to build/pytest.log and is
-# printed when both are done. The last lines are pytest's summary, then
-# Molecule's table and its "N passed, N failed" line. Exits non-zero when
-# either fails.
+# The whole of `make test` after the venv: lint, the test bed, then pytest
+# and the Molecule scenarios, side by side. Lint starts first and runs beside
+# the rest (one busy core for about a minute, while the test bed mostly waits
+# on dockerd and the package lists). Molecule's progress streams live;
+# lint's and pytest's output go to build/lint.log and build/pytest.log and are
+# printed when everything is done. The last lines are lint's result,
+# pytest's summary, the time table, then Molecule's table and its
+# "N passed, N failed" line. Exits non-zero when anything fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
+lint_log=build/lint.log
 pytest_log=build/pytest.log
 molecule_log=build/molecule-all.log
 
-# TEST_START (epoch seconds) is set by `make test` before lint.
 test_start="${TEST_START:-$(date +%s)}"
+( start=$(date +%s); make --no-print-directory lint >"$lint_log" 2>&1; rc=$?; echo "$rc $(($(date +%s) - start))" >build/lint.result; exit "$rc" ) &
+lint_pid=$!
+if ! make --no-print-directory testbed; then
+  wait "$lint_pid"
+  echo "==== lint (full output in $lint_log) ===="
+  tail -n 40 "$lint_log"
+  echo "the test bed could not be set up: no test ran"
+  exit 1
+fi
 stage_start=$(date +%s)
 ( start=$(date +%s); pytest >"$pytest_log" 2>&1; rc=$?; echo "$rc $(($(date +%s) - start))" >build/pytest.result; exit "$rc" ) &
 pytest_pid=$!
@@ -23,7 +33,18 @@ molecule_seconds=$(($(date +%s) - stage_start))
 wait "$pytest_pid"
 pytest_rc=$?
 read -r _ pytest_seconds <build/pytest.result || pytest_seconds=0
+wait "$lint_pid"
+lint_rc=$?
+read -r _ lint_seconds <build/lint.result || lint_seconds=0
 end=$(date +%s)
+
+echo "==== lint (full output in $lint_log) ===="
+if [ "$lint_rc" -eq 0 ]; then
+  grep -E '^(Passed|check_specs|role_docs)|problems' "$lint_log" || tail -n 5 "$lint_log"
+else
+  tail -n 150 "$lint_log"
+  echo "lint FAILED"
+fi
 
 echo "==== pytest (full output in $pytest_log) ===="
 if [ "$pytest_rc" -eq 0 ]; then
@@ -32,11 +53,12 @@ else
   tail -n 200 "$pytest_log"
 fi
 echo "==== Times (wall clock, seconds) ===="
-printf '%-34s %6s\n' "lint and test bed" "$((stage_start - test_start))"
+printf '%-34s %6s\n' "test bed (lint beside it)" "$((stage_start - test_start))"
+printf '%-34s %6s\n' "lint (beside the test bed)" "$lint_seconds"
 printf '%-34s %6s\n' "pytest (beside Molecule)" "$pytest_seconds"
 printf '%-34s %6s\n' "Molecule, all scenarios" "$molecule_seconds"
 printf '%-34s %6s  (%d min %02d s; budget 30 min)\n' "make test, total" "$((end - test_start))" \
   "$(((end - test_start) / 60))" "$(((end - test_start) % 60))"
 echo "==== Molecule (each scenario's own time; up to ${MOLECULE_JOBS:-2} at a time) ===="
 grep -E '^(molecule [a-z0-9_]+ +(PASSED|FAILED) in|failed scenarios:|molecule: [0-9]+ passed, [0-9]+ failed$)' "$molecule_log"
-[ "$pytest_rc" -eq 0 ] && [ "$molecule_rc" -eq 0 ]
+[ "$lint_rc" -eq 0 ] && [ "$pytest_rc" -eq 0 ] && [ "$molecule_rc" -eq 0 ]
