@@ -86,3 +86,17 @@ def test_reference_checker_reports_what_dangles(tmp_path):
         f"{d}<name>.md and {'QUALITY'}.md.\n")
     problems = check_refs.check([f"{d}guide.md"], root=tmp_path)
     assert problems == [f"{d}guide.md:1: {d}gone.md", f"{d}guide.md:1: ../nowhere.md", f"{d}guide.md:3: {'QUALITY'}.md"]
+
+
+def test_defaults_comments_come_from_the_spec(tmp_path):
+    import role_docs
+
+    (tmp_path / "defaults.yml").write_text("---\n# Header.\n\n# An old comment\n# on two lines.\ndemo_a: 1\ndemo_b: x  # noqa\n")
+    (tmp_path / "spec.yml").write_text(
+        "argument_specs:\n  main:\n    options:\n"
+        "      demo_a: {type: int, default: 1, description: [The first C(demo) value., Second paragraph.]}\n"
+        "      demo_b: {type: str, default: x, description: B.}\n"
+    )
+    assert role_docs.defaults_with_comments(tmp_path / "defaults.yml", tmp_path / "spec.yml") == (
+        "---\n# Header.\n\n# The first demo value. Second paragraph.\ndemo_a: 1\n# B.\ndemo_b: x  # noqa\n"
+    )
