@@ -2,7 +2,7 @@
 #   make up        deploy the local MLflow stack (container on 127.0.0.1)
 #   make down      remove it (PURGE=1 also drops its data volume)
 #   make test      everything CI runs: lint, then pytest beside every Molecule scenario
-#   make lint      ansible-lint (production profile), yamllint, spec checks
+#   make lint      ansible-lint (production profile), yamllint, spec checks, dangling file references
 #   make molecule S=<scenario>   one Molecule scenario (full test sequence)
 #   make testbed   Docker engine + systemd base images (idempotent)
 SHELL := /bin/bash
@@ -81,6 +81,7 @@ lint: venv
 	ansible-lint
 	$(BIN)/python scripts/check_specs.py
 	$(BIN)/python scripts/role_docs.py --check
+	$(BIN)/python scripts/check_refs.py
 
 pytest: venv testbed
 	pytest

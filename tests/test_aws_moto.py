@@ -9,7 +9,13 @@ real account can show.
 The tests of this module run in order and share one moto server:
 provision (check mode first, then for real, with RDS) -> what is stored ->
 second run changes nothing -> check mode changes nothing -> the aws_ec2
-inventory lists the instance -> teardown removes everything tagged."""
+inventory lists the instance -> teardown removes everything tagged.
+
+The playbooks run as a user runs them: with a copy of inventories/aws whose
+group_vars/all.yml holds the test's settings (no extra vars), so that the
+host that provisioning finds (meta: refresh_inventory) and the host that the
+inventory alone lists (playbooks/mlflow_server.yml on its own) can be
+compared variable by variable."""
 from __future__ import annotations
 
 import json
@@ -129,11 +135,6 @@ def workdir(tmp_path_factory):
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "moto-test", "-f", str(tmp / "id_ed25519")], check=True
     )
-    (tmp / "hosts.yml").write_text(
-        json.dumps(
-            {"all": {"hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}
-        )
-    )
     return tmp
 
 
@@ -162,11 +163,33 @@ def _variables(moto: str, workdir: Path, **extra) -> dict:
     }
 
 
+def _inventory_env(moto: str) -> dict[str, str]:
+    """What the aws_ec2 plugin of inventories/aws reads from the environment."""
+    return dict(_dummy_aws_env(), AWS_REGION=REGION, AWS_ENDPOINT_URL=moto, MLFLOW_DEPLOYMENT_NAME=NAME)
+
+
+def _write_inventory(workdir: Path, variables: dict) -> Path:
+    """A copy of inventories/aws (as docs/aws.md tells users to make one) with
+    `variables` on top of its group_vars/all.yml, and the controller's
+    localhost (connection local, this Python for boto3) beside it."""
+    import shutil
+
+    import yaml
+
+    inventory = workdir / "inventory"
+    shutil.rmtree(inventory, ignore_errors=True)
+    shutil.copytree(ROOT / "inventories" / "aws", inventory)
+    group_vars = inventory / "group_vars" / "all.yml"
+    group_vars.write_text(yaml.safe_dump({**yaml.safe_load(group_vars.read_text()), **variables}))
+    (inventory / "localhost.yml").write_text(json.dumps(
+        {"all": {"hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    return inventory
+
+
 def run_playbook(workdir: Path, playbook: str, variables: dict, *args: str) -> subprocess.CompletedProcess:
-    extra = workdir / "vars.json"
-    extra.write_text(json.dumps(variables))
+    inventory = _write_inventory(workdir, variables)
     env = dict(
-        _dummy_aws_env(),
+        _inventory_env(variables["aws_endpoint_url"]),
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
         ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
         ANSIBLE_FORCE_COLOR="0",
@@ -174,7 +197,7 @@ def run_playbook(workdir: Path, playbook: str, variables: dict, *args: str) -> s
         ANSIBLE_DEPRECATION_WARNINGS="false",
         ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"),
     )
-    return _ansible("ansible-playbook", ["-i", str(workdir / "hosts.yml"), "-e", f"@{extra}", playbook, *args], env, 600)
+    return _ansible("ansible-playbook", ["-i", str(inventory), playbook, *args], env, 600)
 
 
 def _ansible(tool: str, args: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
@@ -186,38 +209,60 @@ def _recap(result: subprocess.CompletedProcess) -> str:
     return next(line for line in result.stdout.splitlines() if line.startswith("localhost ") and "ok=" in line)
 
 
+# What the roles of playbooks/mlflow_server.yml read on an AWS host, resolved
+# (templated) the way the roles see them.
+RESOLVED = [
+    "group_names", "ansible_host", "ansible_user", "ansible_ssh_private_key_file", "ansible_ssh_common_args",
+    "server_artifacts_destination", "server_env", "nginx_proxy_server_names", "server_public_names",
+    "db_client_engine", "db_client_host", "db_client_port", "db_client_database", "db_client_user",
+    "db_client_password", "db_client_sslmode",
+]
+
+
+def _dump_play(dump: Path) -> dict:
+    """A play that writes the resolved RESOLVED variables of every host of mlflow_servers."""
+    return {
+        "name": "Dump the variables of the MLflow servers",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "vars": {"__names": RESOLVED},
+        "tasks": [
+            {
+                "name": "Resolve them",
+                "ansible.builtin.set_fact": {"__dump": "{{ __dump | default({}) | combine({item: dict(__names | zip("
+                                             "__names | map('extract', hostvars[item])))}) }}"},
+                "loop": "{{ groups['mlflow_servers'] | default([]) }}",
+                "no_log": True,
+            },
+            {
+                "name": "Write them",
+                "ansible.builtin.copy": {"dest": str(dump), "mode": "0600", "content": "{{ __dump | default({}) | to_json }}"},
+                "check_mode": False,
+                "changed_when": False,
+                "no_log": True,
+            },
+        ],
+    }
+
+
 def _provision_and_dump(workdir: Path, variables: dict, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    """provision_aws.yml, then a play that writes what add_host gave the new host."""
+    """provision_aws.yml, then a play that writes what the inventory gives the new host."""
     dump = workdir / "hostvars.json"
     dump.unlink(missing_ok=True)
     wrapper = workdir / "provision_and_dump.yml"
-    wrapper.write_text(
-        json.dumps(
-            [
-                {"ansible.builtin.import_playbook": str(ROOT / "playbooks" / "provision_aws.yml")},
-                {
-                    "name": "Dump the variables of the added hosts",
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "tasks": [
-                        {
-                            "name": "Write them",
-                            "ansible.builtin.copy": {
-                                "dest": str(dump),
-                                "mode": "0600",
-                                "content": "{{ dict(groups['mlflow_servers'] | default([]) | zip("
-                                "groups['mlflow_servers'] | default([]) | map('extract', hostvars))) | to_json }}",
-                            },
-                            "check_mode": False,
-                            "changed_when": False,
-                            "no_log": True,
-                        }
-                    ],
-                },
-            ]
-        )
-    )
+    wrapper.write_text(json.dumps([
+        {"ansible.builtin.import_playbook": str(ROOT / "playbooks" / "provision_aws.yml")}, _dump_play(dump)]))
     result = run_playbook(workdir, str(wrapper), variables, *args)
+    return result, json.loads(dump.read_text()) if dump.exists() else {}
+
+
+def _inventory_alone(workdir: Path, variables: dict) -> tuple[subprocess.CompletedProcess, dict]:
+    """The same dump without provisioning: what mlflow_server.yml alone would see."""
+    dump = workdir / "hostvars-alone.json"
+    dump.unlink(missing_ok=True)
+    play = workdir / "dump_alone.yml"
+    play.write_text(json.dumps([_dump_play(dump)]))
+    result = run_playbook(workdir, str(play), variables)
     return result, json.loads(dump.read_text()) if dump.exists() else {}
 
 
@@ -389,7 +434,7 @@ def test_rds_is_private_encrypted_and_behind_the_database_group(provisioned, bot
     assert password_file.read_text().strip() not in provisioned["first"].stdout
 
 
-def test_added_host_has_the_server_variables_and_no_static_keys(provisioned, boto, workdir):
+def test_provisioned_host_gets_its_settings_from_the_inventory(provisioned, boto, workdir):
     hosts = provisioned["hosts"]
     assert list(hosts) == [NAME]
     host = hosts[NAME]
@@ -397,6 +442,7 @@ def test_added_host_has_the_server_variables_and_no_static_keys(provisioned, bot
     db = boto("rds").describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
     assert host["ansible_host"] == vm["PublicIpAddress"]
     assert host["ansible_user"] == "admin"
+    assert host["ansible_ssh_private_key_file"] == str(workdir / "id_ed25519")
     assert host["server_artifacts_destination"] == f"s3://{BUCKET}/mlflow"
     assert host["server_env"] == {"AWS_DEFAULT_REGION": REGION}
     assert host["nginx_proxy_server_names"] == [vm["PublicDnsName"]]
@@ -406,8 +452,40 @@ def test_added_host_has_the_server_variables_and_no_static_keys(provisioned, bot
     assert host["db_client_port"] == 5432
     assert host["db_client_sslmode"] == "require"
     assert host["db_client_password"] == (workdir / "credentials" / f"{NAME}-db").read_text().strip()
-    assert "db_server_engine" not in host
+    assert "db_servers" not in host["group_names"]  # RDS: no database on the instance
     assert not any("AWS_ACCESS_KEY_ID" in json.dumps(v) or "AWS_SECRET" in json.dumps(v) for v in host.values())
+
+
+def test_inventory_alone_configures_the_same_host_the_same_way(provisioned, workdir):
+    """site.yml (provision, refresh_inventory, configure) and mlflow_server.yml
+    alone resolve every variable the roles read to the same value."""
+    result, alone = _inventory_alone(workdir, provisioned["variables"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert alone == provisioned["hosts"]
+
+
+def test_the_users_group_vars_win(provisioned, workdir):
+    """What the user writes in group_vars reaches the host (provisioning sets no host variable)."""
+    inventory = workdir / "inventory" / "group_vars" / "mlflow_servers.yml"
+    original = (ROOT / "inventories" / "aws" / "group_vars" / "mlflow_servers.yml").read_text()
+    assert "nginx_proxy_server_names:" in original
+    try:
+        variables = provisioned["variables"]
+        _write_inventory(workdir, variables)
+        inventory.write_text(original.replace(
+            'nginx_proxy_server_names: ["{{ public_dns_name }}"]', "nginx_proxy_server_names: [mlflow.moto.example]"))
+        dump = workdir / "hostvars-user.json"
+        play = workdir / "dump_user.yml"
+        play.write_text(json.dumps([_dump_play(dump)]))
+        env = dict(_inventory_env(variables["aws_endpoint_url"]), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+                   ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"))
+        result = _ansible("ansible-playbook", ["-i", str(workdir / "inventory"), str(play)], env, 300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        host = json.loads(dump.read_text())[NAME]
+        assert host["nginx_proxy_server_names"] == ["mlflow.moto.example"]
+        assert host["server_public_names"] == ["mlflow.moto.example"]
+    finally:
+        _write_inventory(workdir, provisioned["variables"])
 
 
 def test_second_run_changes_nothing(provisioned, moto, workdir):
@@ -423,26 +501,29 @@ def test_check_and_diff_mode_after_provisioning_change_nothing(provisioned, work
     assert "changed=0" in _recap(check), check.stdout
 
 
-def test_aws_ec2_inventory_lists_the_instance(provisioned, moto, boto):
+def test_aws_ec2_inventory_lists_the_instance(provisioned, moto, boto, tmp_path):
     env = dict(
-        _dummy_aws_env(),
-        AWS_REGION=REGION,
-        AWS_ENDPOINT_URL=moto,
-        MLFLOW_DEPLOYMENT_NAME=NAME,
+        _inventory_env(moto),
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
         ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
     )
-    inventory_args = ["-i", str(ROOT / "inventories" / "aws" / "aws_ec2.yml"), "--list"]
+    # The plugin's file alone, without the group_vars beside it: what the plugin itself sets.
+    (tmp_path / "aws_ec2.yml").write_text((ROOT / "inventories" / "aws" / "aws_ec2.yml").read_text())
+    inventory_args = ["-i", str(tmp_path / "aws_ec2.yml"), "--list"]
     result = _ansible("ansible-inventory", inventory_args, env, 120)
     assert result.returncode == 0, result.stderr
     inventory = _plain(json.loads(result.stdout))
     assert inventory["mlflow_servers"]["hosts"] == [NAME]
+    assert NAME not in inventory.get("db_servers", {}).get("hosts", [])  # RDS, not a local database
     host = inventory["_meta"]["hostvars"][NAME]
     vm = boto("ec2").describe_instances(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Reservations"][0]["Instances"][0]
     assert host["ansible_host"] == vm["PublicIpAddress"]
-    assert host["ansible_user"] == "admin"
-    assert host["server_artifacts_destination"] == f"s3://{BUCKET}/mlflow"
-    assert host["server_env"] == {"AWS_DEFAULT_REGION": REGION}
+    # What group_vars read: the instance's own attributes and tags.
+    assert host["tags"]["mlflow_artifacts"] == f"s3://{BUCKET}/mlflow"
+    assert host["tags"]["mlflow_database"] == "rds"
+    assert host["placement"]["region"] == REGION
+    # The plugin sets no variable of a role: those come from group_vars, which win.
+    assert not [k for k in host if k.startswith(("server_", "nginx_proxy_", "db_client_", "db_server_"))]
     # Another deployment's tag lists nothing.
     other = _ansible("ansible-inventory", inventory_args, dict(env, MLFLOW_DEPLOYMENT_NAME="someone-else"), 120)
     assert other.returncode == 0, other.stderr

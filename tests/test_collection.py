@@ -7,6 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import check_refs  # noqa: E402
 import check_specs  # noqa: E402
 
 
@@ -66,3 +67,36 @@ def test_spec_checker_allows_the_cloud_prefix_of_the_infra_roles(tmp_path):
         )
         problems = check_specs.check_role(role)
         assert problems == [f"{role_name}: {bad} does not start with '{role_name}_' or '{good.split('_')[0]}_'"]
+
+
+def test_no_dangling_file_references():
+    assert check_refs.check() == []
+
+
+def test_reference_checker_reports_what_dangles(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "roles" / "demo" / "meta").mkdir(parents=True)
+    (tmp_path / "roles" / "demo" / "meta" / "argument_specs.yml").write_text("")
+    (tmp_path / "docs" / "there.md").write_text("")
+    # (Built from pieces, so that this file cites nothing that dangles.)
+    d = "docs/"
+    (tmp_path / "docs" / "guide.md").write_text(
+        f"See {d}there.md and {d}gone.md, [a link](there.md), [a broken one](../nowhere.md),\n"
+        "meta/argument_specs.yml of every role, roles/storage.admin (IAM), inventories/mine (yours),\n"
+        f"{d}<name>.md and {'QUALITY'}.md.\n")
+    problems = check_refs.check([f"{d}guide.md"], root=tmp_path)
+    assert problems == [f"{d}guide.md:1: {d}gone.md", f"{d}guide.md:1: ../nowhere.md", f"{d}guide.md:3: {'QUALITY'}.md"]
+
+
+def test_defaults_comments_come_from_the_spec(tmp_path):
+    import role_docs
+
+    (tmp_path / "defaults.yml").write_text("---\n# Header.\n\n# An old comment\n# on two lines.\ndemo_a: 1\ndemo_b: x  # noqa\n")
+    (tmp_path / "spec.yml").write_text(
+        "argument_specs:\n  main:\n    options:\n"
+        "      demo_a: {type: int, default: 1, description: [The first C(demo) value., Second paragraph.]}\n"
+        "      demo_b: {type: str, default: x, description: B.}\n"
+    )
+    assert role_docs.defaults_with_comments(tmp_path / "defaults.yml", tmp_path / "spec.yml") == (
+        "---\n# Header.\n\n# The first demo value. Second paragraph.\ndemo_a: 1\n# B.\ndemo_b: x  # noqa\n"
+    )

@@ -16,7 +16,7 @@ CLIENT_OK = {"db_client_engine": "postgresql", "db_client_password": "s3cret", "
 @pytest.mark.parametrize(
     ("variables", "expected"),
     [
-        ({"db_server_engine": "oracle"}, ["db_server_engine", "oracle"]),
+        ({"db_server_engine": "oracle"}, ["value of db_server_engine must be one of: , postgresql, mariadb, got: oracle"]),
         ({"db_server_engine": "mariadb"}, ["db_server_password must be set when db_server_engine is set"]),
         (dict(SERVER_OK, db_server_port=70000), ["db_server_port must be a port number", "got 70000"]),
         (dict(SERVER_OK, db_server_port=-1), ["db_server_port must be a port number", "got -1"]),
@@ -49,7 +49,7 @@ def test_db_server_bad_input_fails_in_preflight(run_role, refused, variables, ex
 @pytest.mark.parametrize(
     ("variables", "expected"),
     [
-        ({"db_client_engine": "oracle"}, ["db_client_engine", "oracle"]),
+        ({"db_client_engine": "oracle"}, ["value of db_client_engine must be one of: , postgresql, mysql, got: oracle"]),
         ({"db_client_engine": "mysql"}, ["db_client_password must be set when db_client_engine is set"]),
         (dict(CLIENT_OK, db_client_port=70000), ["db_client_port must be a port number", "got 70000"]),
         (dict(CLIENT_OK, db_client_port=-5), ["db_client_port must be a port number", "got -5"]),
@@ -58,7 +58,8 @@ def test_db_server_bad_input_fails_in_preflight(run_role, refused, variables, ex
         (dict(CLIENT_OK, db_client_user=""), ["db_client_user must be a name", "got ''"]),
         (dict(CLIENT_OK, db_client_database=""), ["db_client_database must be a name", "got ''"]),
         (dict(CLIENT_OK, db_client_database="ml/flow"), ["db_client_database must be a name", "got 'ml/flow'"]),
-        (dict(CLIENT_OK, db_client_sslmode="sometimes"), ["db_client_sslmode", "sometimes", "verify-full"]),
+        (dict(CLIENT_OK, db_client_sslmode="sometimes"),
+         ["value of db_client_sslmode must be one of: disable, allow, prefer, require, verify-ca, verify-full, got: sometimes"]),
         (dict(CLIENT_OK, db_client_ssl_ca="certs/ca.pem"), ["db_client_ssl_ca must be empty or an absolute path"]),
         (
             dict(CLIENT_OK, db_client_admin_user="postgres"),

@@ -34,6 +34,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -86,6 +87,25 @@ class Run:
 
     def sent(self, method_id):
         return [r for r in self.requests if r.method_id == method_id]
+
+
+# What the roles of playbooks/mlflow_server.yml read on the VM, resolved the way they see them.
+RESOLVED = ["group_names", "ansible_host", "ansible_user", "server_artifacts_destination",
+            "gcp_infra_cloudsql_instance_connection_name", "db_client_engine", "db_client_host", "db_client_port",
+            "db_client_database", "db_client_user", "db_client_password", "db_client_sslmode"]
+
+
+def _resolve_play(dump: Path) -> dict:
+    return {"name": "Resolve the variables of the MLflow servers", "hosts": "localhost", "gather_facts": False,
+            "vars": {"__names": RESOLVED},
+            "tasks": [
+                {"name": "Resolve them", "ansible.builtin.set_fact": {
+                    "__dump": "{{ __dump | default({}) | combine({item: dict(__names | zip("
+                              "__names | map('extract', hostvars[item])))}) }}"},
+                 "loop": "{{ groups['mlflow_servers'] | default([]) }}", "no_log": True},
+                {"name": "Write them", "ansible.builtin.copy": {
+                    "dest": str(dump), "mode": "0600", "content": "{{ __dump | default({}) | to_json }}"},
+                 "check_mode": False, "changed_when": False, "no_log": True}]}
 
 
 class Runs(dict):
@@ -176,10 +196,10 @@ def gcp(tmp_path_factory):
         )
         bin_dir = Path(sys.executable).parent
 
-        def run(playbook: Path, *extra: str) -> Run:
+        def run(playbook: Path, *extra: str, hosts: Path = inventory) -> Run:
             since, start = len(double.state.requests), time.monotonic()
             proc = subprocess.run(
-                [str(bin_dir / "ansible-playbook"), "-i", str(inventory), "-e", f"@{variables}", *extra, str(playbook)],
+                [str(bin_dir / "ansible-playbook"), "-i", str(hosts), "-e", f"@{variables}", *extra, str(playbook)],
                 cwd=tmp, env=env, capture_output=True, text=True, timeout=600, check=False)
             return Run(proc, since, len(double.state.requests), double.state, time.monotonic() - start)
 
@@ -206,7 +226,28 @@ def gcp(tmp_path_factory):
             yield double, runs, blocked
             return
         runs["inventory"] = run_inventory()
-        runs["second"] = run(provision_sql)
+        # The user's inventory: a copy of inventories/gcp (group_vars and the gcp_compute plugin) with the
+        # settings of the Cloud SQL deployment. Provisioning with it, then the inventory alone (what
+        # mlflow_server.yml alone sees), each resolve the variables the roles read on the VM.
+        user_inventory = tmp / "user_inventory"
+        shutil.copytree(ROOT / "inventories" / "gcp", user_inventory)
+        settings = yaml.safe_load((user_inventory / "group_vars" / "all.yml").read_text())
+        settings.update(json.loads(variables.read_text()), **sql_vars, gcp_admin_ranges=["203.0.113.7/32"])
+        (user_inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(settings))
+        source = yaml.safe_load((user_inventory / "gcp_compute.yml").read_text())
+        source.update(projects=[PROJECT], zones=[ZONE], filters=[f"labels.mlflow-deployment = {SQL}"],
+                      auth_kind="serviceaccount", service_account_file=str(key))
+        (user_inventory / "gcp_compute.yml").write_text(yaml.safe_dump(source))
+        (user_inventory / "localhost.json").write_text(inventory.read_text())
+        resolved_after, resolved_alone = tmp / "resolved_after.json", tmp / "resolved_alone.json"
+        provision_resolve = tmp / "provision_resolve.yml"
+        provision_resolve.write_text(json.dumps([plays["sql"], _resolve_play(resolved_after)]))
+        alone = tmp / "alone.yml"
+        alone.write_text(json.dumps([_resolve_play(resolved_alone)]))
+        runs["second"] = run(provision_resolve, hosts=user_inventory)
+        runs["resolved_after"] = json.loads(resolved_after.read_text()) if resolved_after.exists() else {}
+        runs["alone"] = run(alone, hosts=user_inventory)
+        runs["resolved_alone"] = json.loads(resolved_alone.read_text()) if resolved_alone.exists() else {}
         runs["check"] = run(provision_sql, "--check")
         double.stop_instance(PROJECT, ZONE, f"{SQL}-vm")
         # (Cloud SQL left out of this run: it reaches the VM sooner, and nothing is written either way.)
@@ -394,20 +435,31 @@ def test_cloudsql_client_binding_on_the_project(gcp):
 
 
 def test_added_hosts(gcp):
+    """Provisioning adds each VM with the address to reach it, and no variable of another role."""
     _, runs, _ = gcp
     added, state = runs["added"], runs["first"].state
     nat = {n: state["instances"][(PROJECT, ZONE, f"{n}-vm")]["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
            for n in (PLAIN, SQL)}
-    assert added[f"{PLAIN}-vm"] == {
-        "ansible_host": nat[PLAIN], "ansible_user": "mlflow-admin",
-        "server_artifacts_destination": f"gs://{bucket(PLAIN)}/mlflow",
-        "gcp_infra_cloudsql_instance_connection_name": ""}
-    assert added[f"{SQL}-vm"] == {
-        "ansible_host": nat[SQL], "ansible_user": "mlflow-admin",
-        "server_artifacts_destination": f"gs://{bucket(SQL)}/mlflow",
-        "gcp_infra_cloudsql_instance_connection_name": f"{PROJECT}:europe-west1:{SQL}-db",
-        "db_client_host": "127.0.0.1", "db_client_port": 5432, "db_client_user": "mlflow",
-        "db_client_database": "mlflow"}
+    assert added == {f"{n}-vm": {"ansible_host": nat[n]} for n in (PLAIN, SQL)}
+
+
+def test_inventory_alone_configures_the_same_vm_the_same_way(gcp):
+    """site.yml (provision, then configure) and mlflow_server.yml alone, both with the user's
+    inventory (inventories/gcp), resolve every variable the roles read on the VM to the same value."""
+    _, runs, _ = gcp
+    assert runs["alone"].proc.returncode == 0, runs["alone"].output[-3000:]
+    after, alone = runs["resolved_after"], runs["resolved_alone"]
+    nat = runs["first"].state["instances"][(PROJECT, ZONE, f"{SQL}-vm")]["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
+    assert list(after) == [f"{SQL}-vm"]
+    assert after == alone
+    vm = after[f"{SQL}-vm"]
+    assert vm["ansible_host"] == nat and vm["ansible_user"] == "mlflow-admin"
+    assert vm["server_artifacts_destination"] == f"gs://{bucket(SQL)}/mlflow"
+    assert vm["gcp_infra_cloudsql_instance_connection_name"] == f"{PROJECT}:europe-west1:{SQL}-db"
+    assert (vm["db_client_engine"], vm["db_client_host"], vm["db_client_port"], vm["db_client_sslmode"]) == (
+        "postgresql", "127.0.0.1", 5432, "disable")
+    assert (vm["db_client_database"], vm["db_client_user"], vm["db_client_password"]) == ("mlflow", "mlflow", PASSWORD)
+    assert "mlflow_servers" in vm["group_names"]
 
 
 # -- the inventory plugin -------------------------------------------------------

@@ -22,10 +22,11 @@ USERS = [{"name": "mlflow", "password": "a-long-enough-test-password"}]
             {"nginx_proxy_tls_mode": "files", "nginx_proxy_tls_cert_path": "/etc/ssl/certs/x.pem"},
             "got nginx_proxy_tls_cert_path='/etc/ssl/certs/x.pem' and nginx_proxy_tls_key_path=''",
         ),
-        ({"nginx_proxy_tls_mode": "acme"}, "nginx_proxy_tls_mode"),
+        ({"nginx_proxy_tls_mode": "acme"}, "value of nginx_proxy_tls_mode must be one of: off, self_signed, files, got: acme"),
         ({"nginx_proxy_users": [{"password": "no-name-given"}]}, "entry 0 of nginx_proxy_users needs a name"),
         ({"nginx_proxy_users": [{"name": "ali:ce"}]}, "got name='ali:ce'"),
-        ({"nginx_proxy_users": [{"name": "alice", "state": "disabled"}]}, "nginx_proxy_users"),
+        ({"nginx_proxy_users": [{"name": "alice", "state": "disabled"}]},
+         "value of state must be one of: present, absent, got: disabled found in nginx_proxy_users"),
         (
             {"nginx_proxy_users": [{"name": "alice", "state": "absent"}]},
             "nginx_proxy_users must hold at least one user with state present",

@@ -1,5 +1,13 @@
 """Bad input to mlops.mlflow.python fails in preflight, naming the variable."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DEBIAN_FACTS = {
     "os_family": "Debian",
@@ -66,4 +74,25 @@ def test_index_credentials_never_shown(run_role, monkeypatch):
     assert "Write uv's configuration (the package index)" in result.output, result.output
     assert secret not in result.output, result.output
     assert "UV_INDEX_URL" not in result.output
-    assert "UV_CONFIG_FILE: /etc/mlops-mlflow/uv.toml" in result.output, result.output
+
+
+def test_uv_environment_points_at_the_config_file_not_the_url(tmp_path):
+    """python_uv_environment, the role's result that the server role runs uv
+    with, names the 0600 config file and never holds the index URL."""
+    secret = "idx-secret-9a1c"
+    play = tmp_path / "play.yml"
+    play.write_text(json.dumps([{
+        "hosts": "localhost", "gather_facts": False,
+        "vars": {"python_pip_index_url": f"https://bob:{secret}@pypi.internal/simple"},
+        "roles": [{"role": "mlops.mlflow.python", "tags": ["python"]}],
+        "tasks": [{"name": "Show", "ansible.builtin.copy": {
+            "dest": str(tmp_path / "env.json"), "mode": "0600", "content": "{{ python_uv_environment | to_json }}"},
+            "tags": ["show"]}]}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--tags", "show", str(play)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    uv_env = json.loads((tmp_path / "env.json").read_text())
+    assert uv_env["UV_CONFIG_FILE"] == "/etc/mlops-mlflow/uv.toml"
+    assert secret not in json.dumps(uv_env) and "UV_INDEX_URL" not in uv_env
