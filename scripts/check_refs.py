@@ -27,13 +27,8 @@ FOLDERS = ("roles", "docs", "playbooks", "inventories", "scripts", "tests", "mol
 PATH = re.compile(r"(?<![\w./~-])(?:\.\./)*(?:" + "|".join(re.escape(f) for f in FOLDERS) + r")/[A-Za-z0-9_.@/-]*[A-Za-z0-9_/-]")
 # Bare names of top-level documents: README.md, QUALITY.md, TESTBED.md ...
 DOC = re.compile(r"(?<![\w./-])([A-Z][A-Z0-9_-]*\.md)\b")
-# Known dangling references in files that another change owns (molecule/ and
-# .config/molecule cite design documents that live outside the repository);
-# remove an entry once its file is fixed. Anything new fails.
-KNOWN = {
-    (".config/molecule/config.yml", "TESTBED.md"),
-    ("molecule/_shared/check_mode.yml", "QUALITY.md"),
-}
+# Known dangling references (none now); anything new fails.
+KNOWN: set[tuple[str, str]] = set()
 # Markdown links to relative targets: [text](target) or [text](target#anchor).
 LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s#]+)(?:#[^)]*)?\)")
 SKIP_FILES = re.compile(r"(^|/)(changelog\.yaml)$|\.(png|jpg|gz|whl)$")
