@@ -60,7 +60,7 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_handler_task_start(self, task):
         self._start(task)
 
-    def _ran(self, result) -> None:
+    def _ran(self, result, *args, **kwargs) -> None:
         if self.current is None:
             return
         self.current["ran"] = True
