@@ -55,7 +55,11 @@ def rerun(args: tuple[str, ...], env: dict | None = None) -> tuple[float, subpro
     return took, proc
 
 
-def reruns(args: tuple[str, ...], count: int = 3) -> tuple[float, list[float]]:
+RERUNS = 3
+
+
+def reruns(args: tuple[str, ...], count: int | None = None) -> tuple[float, list[float]]:
+    count = count or RERUNS
     cold, _ = timed(playbook("playbooks/site.yml", *args))
     seconds = [rerun(args)[0] for _ in range(count)]
     return cold, seconds
@@ -138,8 +142,13 @@ def ssh_vm(tmp: Path) -> tuple[tuple[str, ...], tuple[float, list[float]]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile-dir", default=str(ROOT / "build/bench-rerun"))
+    parser.add_argument("--reruns", type=int, default=3)
     parser.add_argument("--variant-rounds", type=int, default=1, help="0: no comparison of SSH settings")
+    parser.add_argument("--variants", default=",".join(SSH_VARIANTS), help="comma-separated names of SSH_VARIANTS")
     opts = parser.parse_args()
+    global RERUNS
+    RERUNS = opts.reruns
+    chosen = [v.strip() for v in opts.variants.split(",") if v.strip()]
     out_dir = Path(opts.profile_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"load before: {load()}", flush=True)
@@ -158,8 +167,8 @@ def main() -> None:
             vm_census = census("ssh", vm_args, out_dir)
             print(vm_census, flush=True)
             for _ in range(opts.variant_rounds):
-                for name, env in SSH_VARIANTS.items():
-                    took, _ = rerun(vm_args, env)
+                for name in chosen:
+                    took, _ = rerun(vm_args, SSH_VARIANTS[name])
                     variants[name].append(took)
                     print(f"  ssh re-run, {name}: {took:.1f} s", flush=True)
         finally:
