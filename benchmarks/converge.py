@@ -66,7 +66,7 @@ def floor_seconds(name: str, installer: str) -> float:
     script = "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; " \
              "apt-get install -y -qq python3-venv >/dev/null; "
     if installer == "pip":
-        script += (f"{'PIP_CERT=' + cert + ' ' if cert else ''}"
+        script += (f"{'export PIP_CERT=' + cert + '; ' if cert else ''}"
                    "python3 -m venv /opt/floor; "
                    f"/opt/floor/bin/pip install -q --no-cache-dir {packages}")
     else:
@@ -141,9 +141,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             floor_uv = floor_seconds(FLOOR_UV, "uv")
+            print(f"  uv floor {floor_uv:.1f} s; load {load()}", flush=True)
             cold, rerun, changed = converge(CONVERGE)
+            print(f"  uv converge {cold:.1f} s, re-run {rerun:.1f} s (changed={changed}); load {load()}", flush=True)
             floor_pip = floor_seconds(FLOOR_PIP, "pip")
+            print(f"  pip floor {floor_pip:.1f} s; load {load()}", flush=True)
             cold_pip, _, _ = converge(CONVERGE_PIP, "-e", "server_installer=pip", "-e", "python_uv_enabled=false")
+            print(f"  pip converge {cold_pip:.1f} s; load {load()}", flush=True)
             if with_make_up:
                 up, up_rerun, up_changed = make_up(tmp)
         finally:
