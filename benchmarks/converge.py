@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import sys
 import tempfile
@@ -86,7 +87,12 @@ def converge(name: str, *extra: str) -> tuple[float, float, int]:
     args = ("-i", f"{name},", "-c", "community.docker.docker", "-e", "ansible_python_interpreter=/usr/bin/python3", *extra)
     cold, _ = timed(playbook("benchmarks/playbooks/server.yml", *args))
     rerun, proc = timed(playbook("benchmarks/playbooks/server.yml", *args))
-    return cold, rerun, changed_count(proc.stdout)
+    changed = changed_count(proc.stdout)
+    if changed:
+        # Which task: the lines "TASK [...]" followed by "changed: [...]".
+        tasks = re.findall(r"^TASK \[([^\]]+)\].*\n(?:(?!TASK \[).*\n)*?changed: ", proc.stdout, flags=re.MULTILINE)
+        print(f"  the re-run of {name} changed: {tasks or proc.stdout[-2000:]}", flush=True)
+    return cold, rerun, changed
 
 
 def free_port() -> int:
