@@ -107,7 +107,7 @@ def main() -> None:
     wall1, cpu1 = (statistics.median(x[i] for x in one) for i in (0, 1))
     walln, cpun = (statistics.median(x[i] for x in many) for i in (0, 1))
     print(f"load after: {load()}")
-    print(f"warm re-run (changed=0), medians of {opts.rounds}:")
+    print(f"warm re-run (changed= as printed above), medians of {opts.rounds}:")
     print(f"  1 host:  {wall1:6.1f} s wall, {cpu1:6.1f} s controller CPU")
     print(f"  {n} hosts: {walln:6.1f} s wall, {cpun:6.1f} s controller CPU")
     print(f"  per extra host: {(walln - wall1) / (n - 1):5.1f} s wall, {(cpun - cpu1) / (n - 1):5.1f} s controller CPU "
