@@ -20,8 +20,8 @@ ENV = dict(
 )
 
 
-def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, env=ENV, cwd=ROOT, capture_output=True, text=True, check=False, **kwargs)
+def run(argv: list[str], env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, env=env or ENV, cwd=ROOT, capture_output=True, text=True, check=False, **kwargs)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"failed: {' '.join(argv[:6])} ... (rc={proc.returncode})")
@@ -43,6 +43,11 @@ def container(name: str, state: str = "present", network: str = "") -> None:
     if network:
         args += ["-e", f"bench_network={network}"]
     run(playbook("benchmarks/playbooks/create.yml", *args))
+
+
+def load() -> str:
+    """The load averages (1, 5, 15 min) of this machine, to print beside figures."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def changed_count(output: str) -> int:
