@@ -1,4 +1,5 @@
 """The collection builds into a clean artifact, and the spec checker works."""
+import re
 import subprocess
 import sys
 import tarfile
@@ -26,6 +27,32 @@ def test_collection_builds_clean(tmp_path):
     for banned in ("molecule/", "tests/", "inventories/", ".ci/", ".venv/", "build/", ".collections/"):
         assert not any(n.startswith(banned) for n in names), banned
     assert artifact.stat().st_size < 1_000_000
+
+
+def _called_collections() -> set[str]:
+    """Every namespace.collection named as a module, filter or lookup
+    prefix in what the collection ships (roles, playbooks, plugins)."""
+    found: set[str] = set()
+    pattern = re.compile(r"\b([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\.[a-z][a-z0-9_]*")
+    for folder in ("roles", "playbooks", "plugins"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in (".yml", ".yaml", ".j2", ".py") and path.is_file():
+                for namespace, name in pattern.findall(path.read_text()):
+                    found.add(f"{namespace}.{name}")
+    known = {"amazon.aws", "google.cloud", "community.general", "community.crypto", "community.docker",
+             "community.postgresql", "community.mysql", "ansible.posix", "ansible.utils"}
+    return found & known
+
+
+def test_every_called_collection_is_a_declared_dependency():
+    import yaml
+
+    galaxy = yaml.safe_load((ROOT / "galaxy.yml").read_text())["dependencies"]
+    requirements = {c["name"]: c["version"] for c in yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]}
+    called = _called_collections()
+    assert {"amazon.aws", "google.cloud", "community.docker"} <= called  # the scan finds what is there
+    assert called <= set(galaxy), called - set(galaxy)
+    assert requirements == galaxy
 
 
 def test_all_roles_have_matching_specs():

@@ -177,3 +177,17 @@ def test_files_mode_only_change_and_final_state(run: tuple[Path, dict]) -> None:
     assert valid[1] == {"dest": str(base / "two.conf"), "changed": True, "content_changed": False}
     assert mode(base / "one.conf") == 0o640
     assert mode(base / "two.conf") == 0o600
+
+
+def test_inventory_home_filter(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+    from inventory_home import inventory_home
+
+    inventory = tmp_path / "mine"
+    inventory.mkdir()
+    hosts = inventory / "hosts.yml"
+    hosts.write_text("all: {}\n")
+    assert inventory_home([str(inventory)], "/fallback") == str(inventory)
+    assert inventory_home([str(hosts)], "/fallback") == str(inventory)
+    assert inventory_home(["host1,host2,", str(hosts)], "/fallback") == str(inventory)
+    assert inventory_home(["host1,"], "/fallback") == "/fallback"
