@@ -91,7 +91,7 @@ class Run:
 
 # What the roles of playbooks/mlflow_server.yml read on the VM, resolved the way they see them.
 RESOLVED = ["group_names", "ansible_host", "ansible_user", "server_artifacts_destination",
-            "gcp_infra_cloudsql_instance_connection_name", "db_client_engine", "db_client_host", "db_client_port",
+            "cloudsql_proxy_instance_connection_name", "db_client_engine", "db_client_host", "db_client_port",
             "db_client_database", "db_client_user", "db_client_password", "db_client_sslmode"]
 
 
@@ -125,7 +125,7 @@ def gcp(tmp_path_factory):
         dump = tmp / "added_hosts.json"
         sql_vars = {"mlflow_deployment_name": SQL, "gcp_infra_cloudsql": True,
                     "gcp_infra_cloudsql_password": PASSWORD,
-                    "gcp_infra_cloudsql_proxy_checksum": "sha256:" + "0" * 64}
+                    "cloudsql_proxy_checksum": "sha256:" + "0" * 64}
         plays = {
             "plain": {"name": "Provision plain", "vars": {"mlflow_deployment_name": PLAIN},
                       "ansible.builtin.import_playbook": str(ROOT / "playbooks" / "provision_gcp.yml")},
@@ -137,7 +137,7 @@ def gcp(tmp_path_factory):
                     "dest": str(dump), "mode": "0600",
                     "content": "{{ dict(groups['mlflow_servers'] | zip(groups['mlflow_servers'] | map('extract', hostvars)"
                                " | map('dict2items') | map('selectattr', 'key', 'in', ['ansible_host', 'ansible_user',"
-                               " 'server_artifacts_destination', 'gcp_infra_cloudsql_instance_connection_name',"
+                               " 'server_artifacts_destination', 'cloudsql_proxy_instance_connection_name',"
                                " 'db_client_host', 'db_client_port', 'db_client_user', 'db_client_database'])"
                                " | map('items2dict'))) | to_json }}"},
                 "changed_when": False}]},
@@ -455,7 +455,7 @@ def test_inventory_alone_configures_the_same_vm_the_same_way(gcp):
     vm = after[f"{SQL}-vm"]
     assert vm["ansible_host"] == nat and vm["ansible_user"] == "mlflow-admin"
     assert vm["server_artifacts_destination"] == f"gs://{bucket(SQL)}/mlflow"
-    assert vm["gcp_infra_cloudsql_instance_connection_name"] == f"{PROJECT}:europe-west1:{SQL}-db"
+    assert vm["cloudsql_proxy_instance_connection_name"] == f"{PROJECT}:europe-west1:{SQL}-db"
     assert (vm["db_client_engine"], vm["db_client_host"], vm["db_client_port"], vm["db_client_sslmode"]) == (
         "postgresql", "127.0.0.1", 5432, "disable")
     assert (vm["db_client_database"], vm["db_client_user"], vm["db_client_password"]) == ("mlflow", "mlflow", PASSWORD)

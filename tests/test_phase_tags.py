@@ -117,6 +117,6 @@ def test_python_configure_runs_alone(tmp_path):
     result = _run_alone(tmp_path, "python", "python_configure", {"python_pip_config_file": str(tmp_path / "pip.conf")})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Load the variables of this OS family" in result.stdout
-    assert "Configure pip" in result.stdout
+    assert "Write the CA bundle and the configuration of pip and uv" in result.stdout
     assert "Install Python 3 with venv and pip" not in result.stdout
     assert not (tmp_path / "pip.conf").exists()
