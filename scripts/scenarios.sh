@@ -5,8 +5,8 @@
 # not named below follow in alphabetical order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-first=(stack_postgresql stack stack_mysql nginx_proxy server_tmux
-  db_postgresql db_mysql)
+first=(stack_postgresql stack stack_mysql existing_vm nginx_proxy server_tmux
+  db_mysql)
 declare -A listed=()
 for s in "${first[@]}"; do
   if [ -f "molecule/$s/molecule.yml" ]; then
