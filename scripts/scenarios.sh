@@ -5,8 +5,8 @@
 # not named below follow in alphabetical order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-first=(stack_postgresql stack stack_mysql nginx_proxy server_tmux
-  db_postgresql db_mysql service)
+first=(stack_postgresql stack existing_vm stack_mysql nginx_proxy server_tmux
+  db_mysql service)
 declare -A listed=()
 for s in "${first[@]}"; do
   if [ -f "molecule/$s/molecule.yml" ]; then

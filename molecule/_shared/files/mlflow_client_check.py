@@ -11,6 +11,7 @@ what was checked; exits non-zero on any mismatch."""
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -49,6 +50,8 @@ def main():
     with open(downloaded, "rb") as stream:
         got = hashlib.file_digest(stream, "sha256").hexdigest()
     assert got == digest.hexdigest(), "artifact bytes differ"
+    # The payload and its download (on this machine when run from the controller).
+    shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps({"run_id": run.info.run_id, "experiment": name, "artifact_mb": size_mb, "sha256": got}))
 
 
