@@ -124,7 +124,7 @@ def gcp(tmp_path_factory):
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
         dump = tmp / "added_hosts.json"
         sql_vars = {"mlflow_deployment_name": SQL, "gcp_infra_cloudsql": True,
-                    "gcp_infra_cloudsql_password": PASSWORD,
+                    "gcp_infra_db_password": PASSWORD,
                     "cloudsql_proxy_checksum": "sha256:" + "0" * 64}
         plays = {
             "plain": {"name": "Provision plain", "vars": {"mlflow_deployment_name": PLAIN},
@@ -266,8 +266,8 @@ def gcp(tmp_path_factory):
         double.put_object(bucket(SQL), "mlflow/1/abc/artifacts/notes.txt", generations=1)
         double.page_size = 2
         runs["plain_delete"] = double.call("DELETE", f"https://storage.googleapis.com/storage/v1/b/{bucket(SQL)}")
-        runs["down_bucket"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_teardown_bucket=true")
-        runs["down_again"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_teardown_bucket=true")
+        runs["down_bucket"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_delete_bucket=true")
+        runs["down_again"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_delete_bucket=true")
         if os.environ.get("GCP_DOUBLE_ANSWERS"):  # for tests/gcp_double/shapes.py (docs/gcp.md)
             Path(os.environ["GCP_DOUBLE_ANSWERS"]).write_text(json.dumps(double.answers, indent=1, sort_keys=True))
         for name, value in runs.items():  # for a look after a failure
