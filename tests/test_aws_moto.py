@@ -150,9 +150,9 @@ def _variables(moto: str, workdir: Path, **extra) -> dict:
     return {
         "aws_region": REGION,
         "aws_endpoint_url": moto,
-        "aws_admin_cidrs": [ADMIN_CIDR],
+        "aws_admin_ranges": [ADMIN_CIDR],
         "mlflow_deployment_name": NAME,
-        "aws_infra_bucket_name": BUCKET,
+        "aws_infra_bucket": BUCKET,
         "aws_infra_ssh_public_key_file": str(workdir / "id_ed25519.pub"),
         "aws_infra_credentials_dir": str(workdir / "credentials"),
         "aws_infra_database": "rds",

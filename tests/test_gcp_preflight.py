@@ -50,7 +50,7 @@ CASES = [
     ({"gcp_admin_ranges": ["0.0.0.0/0"]}, ["gcp_admin_ranges", "0.0.0.0/0", "internet"]),
     ({"gcp_admin_ranges": ["198.51.100.0/24", "1.2.3.4"]}, ["gcp_admin_ranges", "1.2.3.4"]),
     ({"gcp_admin_ranges": []}, ["gcp_admin_ranges", "gcp_infra_ssh_from_iap"]),
-    ({"mlflow_deployment_name": "MLflow_Prod"}, ["gcp_infra_name", "MLflow_Prod"]),
+    ({"mlflow_deployment_name": "MLflow_Prod"}, ["gcp_infra_deployment_name", "MLflow_Prod"]),
     ({"gcp_infra_auth_kind": "password"}, ["gcp_infra_auth_kind", "password"]),
     ({"gcp_infra_auth_kind": "serviceaccount", "gcp_infra_service_account_file": ""},
      ["gcp_infra_auth_kind", "gcp_infra_service_account_file"]),
@@ -62,14 +62,14 @@ CASES = [
     ({"gcp_infra_state": "absent"}, ["gcp_infra_teardown_confirm", "mlflow-test"]),
     ({"gcp_infra_state": "absent", "gcp_infra_teardown_confirm": "yes"}, ["gcp_infra_teardown_confirm", "'yes'"]),
     ({"gcp_infra_state": "gone"}, ["gcp_infra_state", "gone", "present, absent"]),
-    ({"gcp_infra_cloudsql": True, "gcp_infra_cloudsql_password": "long-enough-password",
+    ({"gcp_infra_cloudsql": True, "gcp_infra_db_password": "long-enough-password",
       "cloudsql_proxy_checksum": "md5:abc"}, ["cloudsql_proxy_checksum", "'md5:abc'"]),
     # PostgreSQL 16+ would default to ENTERPRISE_PLUS, which refuses custom tiers: the tier must suit the edition.
     ({"gcp_infra_cloudsql_edition": "ENTERPRISE_PLUS", "gcp_infra_cloudsql": True,
-      "gcp_infra_cloudsql_password": "long-enough-password", "cloudsql_proxy_checksum": "sha256:" + "0" * 64},
+      "gcp_infra_db_password": "long-enough-password", "cloudsql_proxy_checksum": "sha256:" + "0" * 64},
      ["gcp_infra_cloudsql_tier", "'db-custom-1-3840'", "ENTERPRISE_PLUS", "db-perf-optimized-N-"]),
     ({"gcp_infra_cloudsql_tier": "db-perf-optimized-N-2", "gcp_infra_cloudsql": True,
-      "gcp_infra_cloudsql_password": "long-enough-password", "cloudsql_proxy_checksum": "sha256:" + "0" * 64},
+      "gcp_infra_db_password": "long-enough-password", "cloudsql_proxy_checksum": "sha256:" + "0" * 64},
      ["gcp_infra_cloudsql_tier", "'db-perf-optimized-N-2'", "'ENTERPRISE'"]),
     ({"gcp_infra_cloudsql_edition": "STANDARD"}, ["gcp_infra_cloudsql_edition", "STANDARD", "ENTERPRISE_PLUS"]),
     ({"gcp_infra_operation_poll_delay": -1}, ["gcp_infra_operation_poll_delay", "(-1)"]),
@@ -91,7 +91,7 @@ def results(tmp_path_factory):
     env.update({var: None for var in PROXIES})
     cases = {str(i): ({**GOOD, **bad}, None) for i, (bad, _) in enumerate(CASES)}
     cases["short-password"] = (
-        {**GOOD, "gcp_infra_cloudsql": True, "gcp_infra_cloudsql_password": SHORT_PASSWORD}, None)
+        {**GOOD, "gcp_infra_cloudsql": True, "gcp_infra_db_password": SHORT_PASSWORD}, None)
     return run_batch("gcp_infra", cases, tmp / "batch", env=env), blocked
 
 
@@ -113,7 +113,7 @@ def test_cloudsql_password_is_checked_and_not_shown(results):
     outputs, blocked = results
     result = outputs["short-password"]
     assert result.rc != 0, result.output
-    assert "gcp_infra_cloudsql_password" in result.output
+    assert "gcp_infra_db_password" in result.output
     assert SHORT_PASSWORD not in result.output
     assert not blocked.exists()
 

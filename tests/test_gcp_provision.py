@@ -21,8 +21,9 @@ keep it fast (two deployments per run: `plain`, and `sql` with Cloud SQL):
   provision (a new service account refused twice, a concurrent change of
   each IAM policy) -> the inventory plugin -> provision again (no write) ->
   provision in check mode (no write) -> a stopped VM (refused when asked,
-  else started) -> teardown without confirmation (no request) -> teardown
-  of the Cloud SQL deployment (bucket kept, the other deployment untouched)
+  else started; the password set again, generated) -> teardown without
+  confirmation (no request) -> teardown of the Cloud SQL deployment (bucket
+  kept, the other deployment untouched)
   -> teardown of its bucket with old object versions -> teardown again
   (nothing left, nothing changed).
 
@@ -124,7 +125,7 @@ def gcp(tmp_path_factory):
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
         dump = tmp / "added_hosts.json"
         sql_vars = {"mlflow_deployment_name": SQL, "gcp_infra_cloudsql": True,
-                    "gcp_infra_cloudsql_password": PASSWORD,
+                    "gcp_infra_db_password": PASSWORD,
                     "cloudsql_proxy_checksum": "sha256:" + "0" * 64}
         plays = {
             "plain": {"name": "Provision plain", "vars": {"mlflow_deployment_name": PLAIN},
@@ -254,9 +255,14 @@ def gcp(tmp_path_factory):
         runs["stopped_refused"] = run(provision_sql, "-e", "gcp_infra_start_stopped_vm=false", "-e", "gcp_infra_cloudsql=false")
         double.sql_maintenance(PROJECT, f"{SQL}-db")  # changes must wait until it is RUNNABLE again
         dump.unlink()
-        # The same run changes the tier and asks for the password again: the two other Cloud SQL writes.
+        # The same run changes the tier and sets the password again, an empty one this time, which the role
+        # generates into gcp_infra_credentials_dir (default: credentials/ beside the inventory): the two other
+        # Cloud SQL writes.
         runs["stopped"] = run(provision_sql, "-e", "gcp_infra_cloudsql_tier=db-custom-2-7680",
-                              "-e", "gcp_infra_cloudsql_update_password=true")
+                              "-e", "gcp_infra_cloudsql_update_password=true", "-e", "gcp_infra_db_password=")
+        generated = tmp / "credentials" / f"{SQL}-db"
+        runs["generated"] = ((generated.read_text().strip(), generated.stat().st_mode & 0o777)
+                             if generated.exists() else (None, None))
         runs["added_after_start"] = json.loads(dump.read_text()) if dump.exists() else {}
         runs["refused"] = run(teardown_sql)
         # The deployment with Cloud SQL: its teardown holds every task of the other's.
@@ -266,8 +272,8 @@ def gcp(tmp_path_factory):
         double.put_object(bucket(SQL), "mlflow/1/abc/artifacts/notes.txt", generations=1)
         double.page_size = 2
         runs["plain_delete"] = double.call("DELETE", f"https://storage.googleapis.com/storage/v1/b/{bucket(SQL)}")
-        runs["down_bucket"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_teardown_bucket=true")
-        runs["down_again"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_teardown_bucket=true")
+        runs["down_bucket"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_delete_bucket=true")
+        runs["down_again"] = run(teardown_sql, "-e", "test_confirm=true", "-e", "gcp_infra_delete_bucket=true")
         if os.environ.get("GCP_DOUBLE_ANSWERS"):  # for tests/gcp_double/shapes.py (docs/gcp.md)
             Path(os.environ["GCP_DOUBLE_ANSWERS"]).write_text(json.dumps(double.answers, indent=1, sort_keys=True))
         for name, value in runs.items():  # for a look after a failure
@@ -536,10 +542,13 @@ def test_cloudsql_changed_settings_and_password(gcp):
     # Only what differs, with the settingsVersion that was read.
     assert patch.body == {"settings": {"tier": "db-custom-2-7680", "settingsVersion": "1"}}
     assert patch.status == 200
-    assert user.query == {"name": ["mlflow"]} and user.body == {"password": PASSWORD} and user.status == 200
+    # An empty gcp_infra_db_password: generated on the controller (0600) and sent, never shown.
+    generated, mode = runs["generated"]
+    assert generated and re.fullmatch(r"[A-Za-z0-9]{32}", generated) and mode == 0o600, (generated is None, mode)
+    assert user.query == {"name": ["mlflow"]} and user.body == {"password": generated} and user.status == 200
     stored = run.state["sql_instances"][(PROJECT, f"{SQL}-db")]["settings"]
     assert stored["tier"] == "db-custom-2-7680" and stored["settingsVersion"] == "2"
-    assert PASSWORD not in run.output
+    assert generated not in run.output and PASSWORD not in run.output
 
 
 # -- teardown --------------------------------------------------------------------
