@@ -15,6 +15,8 @@ first call it asks every selected test that needs nothing but `run_role`,
 `refused` and its parameters which role, variables and facts it runs
 (calling it with a recorder that stops at the first run_role call), runs
 those in one batch per role, and then answers those calls from the batch.
+The batches are made per test file: pytest-xdist (`--dist loadfile`) runs
+each file on one worker, so no worker runs another's batch.
 Roles whose tasks compare hosts (run_once, ansible_play_hosts, hostvars)
 are never batched, or only the cases that cannot reach those tasks (_ALONE):
 there, other cases would be other hosts of one fleet."""
@@ -149,19 +151,19 @@ class _Recorded(Exception):
         self.call = call
 
 
-_BATCHED: dict[str, PlaybookResult] | None = None
+_BATCHED: dict[str, dict[str, PlaybookResult]] = {}
 
 
-def _prepare_batches(session) -> dict[str, PlaybookResult]:
-    """Asks each selected test that can be asked (see the module doc) for its
-    first run_role call; runs them in one batch per role."""
+def _prepare_batches(items) -> dict[str, PlaybookResult]:
+    """Asks each test of `items` that can be asked (see the module doc) for
+    its first run_role call; runs them in one batch per role."""
     allowed = {"run_role", "refused"}
     calls: dict[str, dict[str, tuple[dict, dict | None]]] = {}
 
     def recorder(role, variables, facts=None):
         raise _Recorded((role, variables, facts))
 
-    for item in session.items:
+    for item in items:
         argnames = getattr(getattr(item, "_fixtureinfo", None), "argnames", None)
         if argnames is None or "run_role" not in argnames:
             continue
@@ -193,10 +195,10 @@ def run_role(tmp_path: Path, request):
     """run_role(role, variables, facts=None) -> PlaybookResult"""
 
     def _run(role: str, variables: dict, facts: dict | None = None) -> PlaybookResult:
-        global _BATCHED
-        if _BATCHED is None:
-            _BATCHED = _prepare_batches(request.session)
-        batched = _BATCHED.get(_key(role, variables, facts))
+        path = str(request.node.path)
+        if path not in _BATCHED:
+            _BATCHED[path] = _prepare_batches([item for item in request.session.items if str(item.path) == path])
+        batched = _BATCHED[path].get(_key(role, variables, facts))
         if batched is not None:
             return batched
         inventory = tmp_path / "hosts.yml"
