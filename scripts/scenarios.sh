@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 first=(stack_postgresql stack existing_vm stack_mysql nginx_proxy server_tmux
-  db_mysql service)
+  service)
 declare -A listed=()
 for s in "${first[@]}"; do
   if [ -f "molecule/$s/molecule.yml" ]; then
