@@ -39,6 +39,7 @@ CLIENT_OK = {"db_client_engine": "postgresql", "db_client_password": "s3cret", "
         (dict(SERVER_OK, db_server_postgresql_version="fifteen"), ["db_server_postgresql_version must be", "fifteen"]),
         (dict(SERVER_OK, db_server_backup_keep=-2), ["db_server_backup_keep a number of dumps", "got -2"]),
         (dict(SERVER_OK, db_server_backup_on_calendar=""), ["db_server_backup_on_calendar a systemd calendar"]),
+        (dict(SERVER_OK, db_server_backup_dir="/var/lib"), ["db_server_backup_dir must be", "not a system directory", "got '/var/lib'"]),
     ],
 )
 def test_db_server_bad_input_fails_in_preflight(run_role, refused, variables, expected):
@@ -66,6 +67,7 @@ def test_db_server_bad_input_fails_in_preflight(run_role, refused, variables, ex
             ["db_client_admin_user and db_client_admin_password must be set together"],
         ),
         (dict(CLIENT_OK, db_client_backup_keep=-1), ["db_client_backup_keep a number of dumps", "got -1"]),
+        (dict(CLIENT_OK, db_client_backup_dir="/etc/mlflow"), ["db_client_backup_dir must be", "not a system directory", "got '/etc/mlflow'"]),
     ],
 )
 def test_db_client_bad_input_fails_in_preflight(run_role, refused, variables, expected):

@@ -40,6 +40,12 @@ KEK_DEFAULT = "mlflow-default-kek-passphrase-for-development-only"
         ),
         ({"server_artifacts_destination": "s3://Bad_Bucket"}, ["server_artifacts_destination must be", "s3://Bad_Bucket"]),
         ({"server_host": "0.0.0.0"}, ["server_host must be a loopback address", "got '0.0.0.0'"]),
+        (
+            {"server_data_dir": "/srv/../etc", "server_backup_dir": "/"},
+            ["must be a directory of its own, not a system directory",
+             "server_data_dir='/srv/../etc', server_artifacts_destination='/srv/../etc/artifacts', server_backup_dir='/'"],
+        ),
+        ({"server_venv": "/usr"}, ["not a system directory", "got server_venv='/usr'."]),
         ({"server_port": 70000}, ["server_port must be 1-65535 (got 70000)"]),
         ({"server_workers": 0}, ["server_workers at least 1 (got 0)"]),
         ({"server_public_names": ["mlflow example.com"]}, ["server_public_names entries must be host names", "'mlflow example.com'"]),
@@ -244,6 +250,7 @@ SERVICE_OK = {"service_name": "demo", "service_command": ["/usr/bin/sleep", "inf
     [
         (dict(SERVICE_OK, service_manager="upstart"), ["service_manager", "upstart", "systemd, tmux"]),
         (dict(SERVICE_OK, service_name="my service"), ["service_name must be a unit/session name", "'my service'"]),
+        (dict(SERVICE_OK, service_user_home="/home"), ["not a system directory", "got service_user_home='/home'"]),
         (dict(SERVICE_OK, service_command=["sleep", "1"]), ["service_command must be a non-empty argument list", '["sleep", "1"]']),
         (dict(SERVICE_OK, service_env={"BAD-NAME": "x"}), ["service_env keys must be environment variable names", "'BAD-NAME'"]),
         (dict(SERVICE_OK, service_env={"TOKEN": f"{SECRET}\nINJECTED=1"}), ["service_env[TOKEN] must be a single line"]),
