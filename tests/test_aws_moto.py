@@ -213,7 +213,7 @@ def _recap(result: subprocess.CompletedProcess) -> str:
 # (templated) the way the roles see them.
 RESOLVED = [
     "group_names", "ansible_host", "ansible_user", "ansible_ssh_private_key_file", "ansible_ssh_common_args",
-    "server_artifacts_destination", "server_env", "nginx_proxy_server_names", "server_public_names",
+    "server_artifacts_destination", "server_env", "nginx_proxy_server_names", "server_public_names", "nginx_proxy_tls_mode",
     "db_client_engine", "db_client_host", "db_client_port", "db_client_database", "db_client_user",
     "db_client_password", "db_client_sslmode",
 ]
@@ -447,6 +447,8 @@ def test_provisioned_host_gets_its_settings_from_the_inventory(provisioned, boto
     assert host["server_env"] == {"AWS_DEFAULT_REGION": REGION}
     assert host["nginx_proxy_server_names"] == [vm["PublicDnsName"]]
     assert host["server_public_names"] == [vm["PublicDnsName"]]
+    # No DNS name of the user's: self-signed (Let's Encrypt does not issue for amazonaws.com names).
+    assert host["nginx_proxy_tls_mode"] == "self_signed"
     assert host["db_client_engine"] == "postgresql"
     assert host["db_client_host"] == db["Endpoint"]["Address"]
     assert host["db_client_port"] == 5432
@@ -468,12 +470,11 @@ def test_the_users_group_vars_win(provisioned, workdir):
     """What the user writes in group_vars reaches the host (provisioning sets no host variable)."""
     inventory = workdir / "inventory" / "group_vars" / "mlflow_servers.yml"
     original = (ROOT / "inventories" / "aws" / "group_vars" / "mlflow_servers.yml").read_text()
-    assert "nginx_proxy_server_names:" in original
+    assert 'mlflow_dns_name: ""' in original
     try:
         variables = provisioned["variables"]
         _write_inventory(workdir, variables)
-        inventory.write_text(original.replace(
-            'nginx_proxy_server_names: ["{{ public_dns_name }}"]', "nginx_proxy_server_names: [mlflow.moto.example]"))
+        inventory.write_text(original.replace('mlflow_dns_name: ""', "mlflow_dns_name: mlflow.moto.example"))
         dump = workdir / "hostvars-user.json"
         play = workdir / "dump_user.yml"
         play.write_text(json.dumps([_dump_play(dump)]))
@@ -484,6 +485,8 @@ def test_the_users_group_vars_win(provisioned, workdir):
         host = json.loads(dump.read_text())[NAME]
         assert host["nginx_proxy_server_names"] == ["mlflow.moto.example"]
         assert host["server_public_names"] == ["mlflow.moto.example"]
+        # A DNS name of the user's: a certificate from Let's Encrypt.
+        assert host["nginx_proxy_tls_mode"] == "acme"
     finally:
         _write_inventory(workdir, provisioned["variables"])
 

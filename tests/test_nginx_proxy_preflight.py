@@ -22,7 +22,18 @@ USERS = [{"name": "mlflow", "password": "a-long-enough-test-password"}]
             {"nginx_proxy_tls_mode": "files", "nginx_proxy_tls_cert_path": "/etc/ssl/certs/x.pem"},
             "got nginx_proxy_tls_cert_path='/etc/ssl/certs/x.pem' and nginx_proxy_tls_key_path=''",
         ),
-        ({"nginx_proxy_tls_mode": "acme"}, "value of nginx_proxy_tls_mode must be one of: off, self_signed, files, got: acme"),
+        ({"nginx_proxy_tls_mode": "ftp"}, "value of nginx_proxy_tls_mode must be one of: off, self_signed, files, acme, got: ftp"),
+        (
+            {"nginx_proxy_tls_mode": "acme", "nginx_proxy_server_names": ["mlflow.example.com", "localhost"]},
+            'nginx_proxy_tls_mode=acme needs nginx_proxy_server_names that are DNS names pointing at this host',
+        ),
+        ({"nginx_proxy_tls_mode": "acme", "nginx_proxy_server_names": ["*.example.com"]}, 'got nginx_proxy_server_names=["*.example.com"]'),
+        ({"nginx_proxy_tls_mode": "acme", "nginx_proxy_server_names": ["mlflow"]}, 'got nginx_proxy_server_names=["mlflow"]'),
+        (
+            {"nginx_proxy_tls_mode": "acme", "nginx_proxy_server_names": ["mlflow.example.com"],
+             "nginx_proxy_acme_directory_url": "http://acme.example/dir"},
+            "nginx_proxy_acme_directory_url='http://acme.example/dir'",
+        ),
         ({"nginx_proxy_users": [{"password": "no-name-given"}]}, "entry 0 of nginx_proxy_users needs a name"),
         ({"nginx_proxy_users": [{"name": "ali:ce"}]}, "got name='ali:ce'"),
         ({"nginx_proxy_users": [{"name": "alice", "state": "disabled"}]},
@@ -115,4 +126,16 @@ def test_good_input_passes_preflight(run_role):
     }
     result = run_role("nginx_proxy", variables, facts=DEBIAN_FACTS)
     # Past preflight, check mode reaches the install task.
+    assert "Install nginx" in result.output, result.output
+
+
+def test_good_acme_input_passes_preflight(run_role):
+    variables = {
+        "nginx_proxy_users": USERS,
+        "nginx_proxy_tls_mode": "acme",
+        "nginx_proxy_server_names": ["mlflow.example.com", "ml.example.org"],
+        "nginx_proxy_acme_email": "ops@example.com",
+        "nginx_proxy_acme_ca_bundle": "/etc/ssl/private-acme-ca.pem",
+    }
+    result = run_role("nginx_proxy", variables, facts=DEBIAN_FACTS)
     assert "Install nginx" in result.output, result.output
