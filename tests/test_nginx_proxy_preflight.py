@@ -117,25 +117,17 @@ def test_unsupported_os_family_fails_in_preflight(run_role):
     assert "ansible_facts['os_family']=Plan9" in result.output, result.output
 
 
-def test_good_input_passes_preflight(run_role):
-    variables = {
-        "nginx_proxy_users": USERS,
-        "nginx_proxy_tls_mode": "self_signed",
-        "nginx_proxy_server_names": ["mlflow.example.com", "*.mlflow.example.com"],
-        "nginx_proxy_upstream": "http://127.0.0.1:5000",
-    }
+@pytest.mark.parametrize(
+    "tls",
+    [
+        {"nginx_proxy_tls_mode": "self_signed", "nginx_proxy_server_names": ["mlflow.example.com", "*.mlflow.example.com"]},
+        {"nginx_proxy_tls_mode": "acme", "nginx_proxy_server_names": ["mlflow.example.com", "ml.example.org"],
+         "nginx_proxy_acme_email": "ops@example.com", "nginx_proxy_acme_ca_bundle": "/etc/ssl/private-acme-ca.pem"},
+    ],
+    ids=["self_signed", "acme"],
+)
+def test_good_input_passes_preflight(run_role, tls):
+    variables = dict({"nginx_proxy_users": USERS, "nginx_proxy_upstream": "http://127.0.0.1:5000"}, **tls)
     result = run_role("nginx_proxy", variables, facts=DEBIAN_FACTS)
     # Past preflight, check mode reaches the install task.
-    assert "Install nginx" in result.output, result.output
-
-
-def test_good_acme_input_passes_preflight(run_role):
-    variables = {
-        "nginx_proxy_users": USERS,
-        "nginx_proxy_tls_mode": "acme",
-        "nginx_proxy_server_names": ["mlflow.example.com", "ml.example.org"],
-        "nginx_proxy_acme_email": "ops@example.com",
-        "nginx_proxy_acme_ca_bundle": "/etc/ssl/private-acme-ca.pem",
-    }
-    result = run_role("nginx_proxy", variables, facts=DEBIAN_FACTS)
     assert "Install nginx" in result.output, result.output
