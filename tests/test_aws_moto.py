@@ -71,6 +71,66 @@ AMIS = [
 ]
 
 
+# What moto's RDS leaves out and the role reads, as AWS answers it (moto
+# 5.2): the engines' default versions (DescribeDBEngineVersions is not
+# implemented; moto's own defaults are PostgreSQL 9.3 and MySQL 5.6) and the
+# engine-default parameters of a new DB parameter group (moto lists only the
+# ones set on it; amazon.aws.rds_instance_param_group reads their type and
+# current value). Only the TLS parameters, with AWS's defaults: rds.force_ssl
+# is 1 from PostgreSQL 15 on, require_secure_transport 0 on MySQL 8.0. And
+# DescribeDBParameterGroups of a name that does not exist fails with
+# DBParameterGroupNotFound, as on AWS (moto answers an empty list).
+RDS_DEFAULT_VERSIONS = {"postgres": ("16.4", "postgres16"), "mysql": ("8.0.39", "mysql8.0")}
+
+
+def _rds_engine_defaults(family: str) -> dict:
+    if family.startswith("postgres"):
+        major = family.removeprefix("postgres").split(".")[0]
+        name, value = "rds.force_ssl", "1" if int(major) >= 15 else "0"
+    elif family.startswith("mysql"):
+        name, value = "require_secure_transport", "0"
+    else:
+        return {}
+    return {name: {"ParameterName": name, "ParameterValue": value, "Description": "TLS only",
+                   "Source": "engine-default", "ApplyType": "dynamic", "DataType": "boolean",
+                   "AllowedValues": "0,1", "IsModifiable": True}}
+
+
+def _serve_moto(argv: list[str]) -> None:
+    """moto_server with the RDS behaviour above (run as `python test_aws_moto.py moto-server ...`)."""
+    from moto.core.responses import ActionResult
+    from moto.rds import exceptions, models, responses
+    from moto.server import main
+
+    models.DBInstance.default_engine_versions.update({k: v[0] for k, v in RDS_DEFAULT_VERSIONS.items()})
+    created = models.DBParameterGroup.__init__
+
+    def __init__(self, *args, **kwargs):
+        created(self, *args, **kwargs)
+        self.parameters.update(_rds_engine_defaults(self.family or ""))
+
+    def describe_db_engine_versions(self):
+        engine = self._get_param("Engine")
+        if engine not in RDS_DEFAULT_VERSIONS or self._get_param("DefaultOnly") not in (True, "true"):
+            raise NotImplementedError("only the default version of postgres and mysql is emulated")
+        version, family = RDS_DEFAULT_VERSIONS[engine]
+        return ActionResult({"DBEngineVersions": [
+            {"Engine": engine, "EngineVersion": version, "DBParameterGroupFamily": family}]})
+
+    described = models.RDSBackend.describe_db_parameter_groups
+
+    def describe_db_parameter_groups(self, kwargs):
+        found = described(self, kwargs)
+        if kwargs.get("db_parameter_group_name") and not found:
+            raise exceptions.DBParameterGroupNotFoundError(kwargs["db_parameter_group_name"])
+        return found
+
+    models.DBParameterGroup.__init__ = __init__
+    models.RDSBackend.describe_db_parameter_groups = describe_db_parameter_groups
+    responses.RDSResponse.describe_db_engine_versions = describe_db_engine_versions
+    main(argv)
+
+
 def _free_port() -> int:
     while True:
         with socket.socket() as sock:
@@ -105,7 +165,8 @@ def moto(tmp_path_factory):
     env = dict(_dummy_aws_env(), MOTO_AMIS_PATH=str(amis))
     log = (tmp / "moto.log").open("w")
     proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, __file__, "moto-server", "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log,
+        stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -215,8 +276,10 @@ RESOLVED = [
     "group_names", "ansible_host", "ansible_user", "ansible_ssh_private_key_file", "ansible_ssh_common_args",
     "server_artifacts_destination", "server_env", "nginx_proxy_server_names", "server_public_names", "nginx_proxy_tls_mode",
     "db_client_engine", "db_client_host", "db_client_port", "db_client_database", "db_client_user",
-    "db_client_password", "db_client_sslmode",
+    "db_client_password", "db_client_sslmode", "db_client_ssl_ca_url", "db_client_ssl_ca",
+    "db_client_admin_user", "db_client_admin_password", "db_client_admin_database",
 ]
+ADMIN = "mlflow_admin"  # aws_infra_db_admin_user's default: the RDS master user
 
 
 def _dump_play(dump: Path) -> dict:
@@ -280,6 +343,8 @@ def provisioned(moto, workdir, boto):
         "buckets": [b for b in boto("s3").list_buckets()["Buckets"] if b["Name"] == BUCKET],
         "roles": boto("iam").list_roles(PathPrefix="/mlops-mlflow/")["Roles"],
         "databases": boto("rds").describe_db_instances()["DBInstances"],
+        "parameter groups": [g for g in boto("rds").describe_db_parameter_groups()["DBParameterGroups"]
+                             if g["DBParameterGroupName"].startswith(NAME)],
     }
     assert not any(created_in_check_mode.values()), created_in_check_mode
     first, hosts = _provision_and_dump(workdir, variables, "--diff")
@@ -429,9 +494,31 @@ def test_rds_is_private_encrypted_and_behind_the_database_group(provisioned, bot
     assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [_sg(boto, f"{NAME}-database")["GroupId"]]
     assert db["BackupRetentionPeriod"] == 7
     assert _tags(db["TagList"])["mlflow_deployment"] == NAME
-    password_file = workdir / "credentials" / f"{NAME}-db"
-    assert password_file.stat().st_mode & 0o777 == 0o600
-    assert password_file.read_text().strip() not in provisioned["first"].stdout
+    for name in (f"{NAME}-db", f"{NAME}-db-admin"):
+        password_file = workdir / "credentials" / name
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        assert password_file.read_text().strip() not in provisioned["first"].stdout + provisioned["check"].stdout
+
+
+def test_rds_master_user_is_the_admin_not_mlflow(provisioned, boto, workdir):
+    db = boto("rds").describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
+    assert db["MasterUsername"] == ADMIN
+    admin = (workdir / "credentials" / f"{NAME}-db-admin").read_text().strip()
+    mlflow = (workdir / "credentials" / f"{NAME}-db").read_text().strip()
+    assert len(admin) == 32 and admin != mlflow
+
+
+def test_rds_parameter_group_requires_tls_and_is_attached(provisioned, boto):
+    rds = boto("rds")
+    # The engine's default version (16.4 from the emulated DescribeDBEngineVersions): family postgres16.
+    group = f"{NAME}-postgres16"
+    db = rds.describe_db_instances(DBInstanceIdentifier=NAME)["DBInstances"][0]
+    assert [g["DBParameterGroupName"] for g in db["DBParameterGroups"]] == [group]
+    [found] = rds.describe_db_parameter_groups(DBParameterGroupName=group)["DBParameterGroups"]
+    assert found["DBParameterGroupFamily"] == "postgres16"
+    assert _tags(rds.list_tags_for_resource(ResourceName=found["DBParameterGroupArn"])["TagList"])["mlflow_deployment"] == NAME
+    parameters = {p["ParameterName"]: p for p in rds.describe_db_parameters(DBParameterGroupName=group)["Parameters"]}
+    assert parameters["rds.force_ssl"]["ParameterValue"] == "1"
 
 
 def test_provisioned_host_gets_its_settings_from_the_inventory(provisioned, boto, workdir):
@@ -452,8 +539,24 @@ def test_provisioned_host_gets_its_settings_from_the_inventory(provisioned, boto
     assert host["db_client_engine"] == "postgresql"
     assert host["db_client_host"] == db["Endpoint"]["Address"]
     assert host["db_client_port"] == 5432
-    assert host["db_client_sslmode"] == "require"
+    # MLflow logs in as its own user, over TLS checked against the RDS CA bundle of the region.
+    assert host["db_client_user"] == "mlflow"
+    assert host["db_client_database"] == "mlflow"
+    assert host["db_client_sslmode"] == "verify-full"
+    assert host["db_client_ssl_ca_url"] == f"https://truststore.pki.rds.amazonaws.com/{REGION}/{REGION}-bundle.pem"
+    assert host["db_client_ssl_ca"] == f"/etc/ssl/certs/rds-{REGION}-bundle.pem"
     assert host["db_client_password"] == (workdir / "credentials" / f"{NAME}-db").read_text().strip()
+    # The master user creates that user and database (db_client, with the admin's credentials).
+    admin_password = (workdir / "credentials" / f"{NAME}-db-admin").read_text().strip()
+    assert host["db_client_admin_user"] == ADMIN
+    assert host["db_client_admin_password"] == admin_password
+    assert host["db_client_admin_database"] == "postgres"
+    # The admin password is in that one variable (an argument of db_client's
+    # modules), in no other variable the roles put on the VM and in no tag.
+    others = {k: v for k, v in host.items() if k != "db_client_admin_password"}
+    assert admin_password not in json.dumps(others)
+    assert admin_password not in json.dumps(vm["Tags"]) + json.dumps(db["TagList"])
+    assert _tags(vm["Tags"])["mlflow_database_admin_user"] == ADMIN
     assert "db_servers" not in host["group_names"]  # RDS: no database on the instance
     assert not any("AWS_ACCESS_KEY_ID" in json.dumps(v) or "AWS_SECRET" in json.dumps(v) for v in host.values())
 
@@ -556,6 +659,8 @@ def test_teardown_removes_everything_tagged_and_keeps_the_bucket(provisioned, wo
     assert [g["GroupId"] for g in ec2.describe_security_groups(GroupIds=[bystander])["SecurityGroups"]] == [bystander]
     assert [d for d in boto("rds").describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == NAME] == []
     assert [g for g in boto("rds").describe_db_subnet_groups()["DBSubnetGroups"] if g["DBSubnetGroupName"] == NAME] == []
+    assert [g for g in boto("rds").describe_db_parameter_groups()["DBParameterGroups"]
+            if g["DBParameterGroupName"].startswith(NAME)] == []
     assert iam.list_roles(PathPrefix="/mlops-mlflow/")["Roles"] == []
     assert iam.list_instance_profiles(PathPrefix="/mlops-mlflow/")["InstanceProfiles"] == []
     # The artifacts stay unless aws_infra_delete_bucket is true.
@@ -565,3 +670,7 @@ def test_teardown_removes_everything_tagged_and_keeps_the_bucket(provisioned, wo
     again = run_playbook(workdir, "playbooks/teardown_aws.yml", dict(variables, aws_infra_delete_bucket=True))
     assert again.returncode == 0, again.stdout + again.stderr
     assert BUCKET not in [b["Name"] for b in boto("s3").list_buckets()["Buckets"]]
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["moto-server"]:
+    _serve_moto(sys.argv[2:])

@@ -83,7 +83,14 @@ BAD = [
         ({"aws_infra_ssh_public_key_file": "/nonexistent/key.pub"}, ["aws_infra_ssh_public_key_file must be an OpenSSH public key", "/nonexistent/key.pub"]),
         ({"aws_infra_db_user": "admin"}, ["aws_infra_db_user a letter", "aws_infra_db_user='admin'"]),
         ({"aws_infra_db_password": "has/slash@and\"quote"}, ["aws_infra_db_password must be empty (generated) or 8-41"]),
+        ({"aws_infra_db_admin_password": "has/slash@and\"quote"}, ["aws_infra_db_admin_password must be empty (generated) or 8-41"]),
         ({"aws_infra_database": "rds", "aws_infra_rds_allocated_storage": 5}, ["aws_infra_rds_allocated_storage be 20 (GiB) or more"]),
+        # MLflow never logs in as the RDS master user.
+        ({"aws_infra_database": "rds", "aws_infra_db_admin_user": "mlflow"},
+         ["aws_infra_db_admin_user (the RDS master user)", "not aws_infra_db_user", "aws_infra_db_admin_user='mlflow'"]),
+        ({"aws_infra_database": "rds", "aws_infra_db_admin_user": "rdsadmin"},
+         ["aws_infra_db_admin_user (the RDS master user)", "aws_infra_db_admin_user='rdsadmin'"]),
+        ({"aws_infra_database": "rds", "aws_infra_db_admin_user": "a-b"}, ["aws_infra_db_admin_user (the RDS master user)", "'a-b'"]),
         ({"aws_infra_database": "oracle"}, ["aws_infra_database", "oracle"]),
         ({"aws_infra_state": "absent"}, ["Confirm with -e aws_infra_teardown_confirm=mlflow-test", "got aws_infra_teardown_confirm=''"]),
 ]
