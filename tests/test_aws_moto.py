@@ -672,5 +672,43 @@ def test_teardown_removes_everything_tagged_and_keeps_the_bucket(provisioned, wo
     assert BUCKET not in [b["Name"] for b in boto("s3").list_buckets()["Buckets"]]
 
 
+def test_rds_mysql_requires_secure_transport(moto, boto, tmp_path):
+    """Another deployment, RDS MySQL of a given version (the role alone): its
+    parameter group has the family of that version and require_secure_transport
+    1 (AWS's default is 0: the role changes it), attached; the master user is
+    the admin; a second run changes nothing; teardown removes the group."""
+    name = "mlflow-moto-mysql"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id_ed25519")], check=True)
+    variables = _variables(moto, tmp_path, mlflow_deployment_name=name, aws_infra_bucket=f"{name}-artifacts",
+                           aws_infra_database_engine="mysql", aws_infra_rds_engine_version="8.0.39",
+                           aws_infra_db_admin_user="dba")
+    play = tmp_path / "aws_infra.yml"
+    play.write_text(json.dumps([{"name": "AWS", "hosts": "localhost", "gather_facts": False,
+                                 "roles": [{"role": "mlops.mlflow.aws_infra"}]}]))
+    rds = boto("rds")
+    group = f"{name}-mysql8-0"
+    try:
+        first = run_playbook(tmp_path, str(play), variables)
+        assert first.returncode == 0, first.stdout + first.stderr
+        db = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+        assert db["Engine"] == "mysql"
+        assert db["MasterUsername"] == "dba"
+        assert [g["DBParameterGroupName"] for g in db["DBParameterGroups"]] == [group]
+        [found] = rds.describe_db_parameter_groups(DBParameterGroupName=group)["DBParameterGroups"]
+        assert found["DBParameterGroupFamily"] == "mysql8.0"
+        parameters = {p["ParameterName"]: p for p in rds.describe_db_parameters(DBParameterGroupName=group)["Parameters"]}
+        assert parameters["require_secure_transport"]["ParameterValue"] == "1"
+        assert (tmp_path / "credentials" / f"{name}-db-admin").read_text().strip() not in first.stdout
+        second = run_playbook(tmp_path, str(play), variables)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "changed=0" in _recap(second), second.stdout
+    finally:
+        down = run_playbook(tmp_path, str(play), dict(variables, aws_infra_state="absent", aws_infra_teardown_confirm=name,
+                                                      aws_infra_delete_bucket=True))
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert [g for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if g["DBParameterGroupName"] == group] == []
+    assert [d for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == name] == []
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["moto-server"]:
     _serve_moto(sys.argv[2:])
