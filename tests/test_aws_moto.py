@@ -710,5 +710,36 @@ def test_rds_mysql_requires_secure_transport(moto, boto, tmp_path):
     assert [d for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == name] == []
 
 
+def test_rds_made_with_mlflow_as_master_stops_with_the_way_on(moto, boto, tmp_path):
+    """A deployment made before MLflow had its own user: RDS's master user is
+    MLflow's (it cannot be renamed). The role stops before touching RDS and
+    says how to keep that master as the admin (docs/aws.md)."""
+    name = "mlflow-moto-legacy"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id_ed25519")], check=True)
+    rds = boto("rds")
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.t4g.micro",
+                           AllocatedStorage=20, MasterUsername="mlflow", MasterUserPassword="old-master-password",
+                           Tags=[{"Key": "mlflow_deployment", "Value": name}])
+    variables = _variables(moto, tmp_path, mlflow_deployment_name=name, aws_infra_bucket=f"{name}-artifacts")
+    play = tmp_path / "aws_infra.yml"
+    play.write_text(json.dumps([{"name": "AWS", "hosts": "localhost", "gather_facts": False,
+                                 "roles": [{"role": "mlops.mlflow.aws_infra"}]}]))
+    try:
+        result = run_playbook(tmp_path, str(play), variables)
+        assert result.returncode != 0
+        output = " ".join(result.stdout.split())
+        for text in (f"RDS {name} exists with master user 'mlflow', but aws_infra_db_admin_user is 'mlflow_admin'",
+                     "aws_infra_db_admin_user: mlflow", f"{name}-db to ", f"{name}-db-admin", "mlflow_app",
+                     "Upgrading an RDS deployment"):
+            assert text in output, result.stdout
+        assert "DB parameter group that refuses connections without TLS" not in result.stdout
+        assert [g for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if g["DBParameterGroupName"].startswith(name)] == []
+        assert rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["MasterUsername"] == "mlflow"
+    finally:
+        down = run_playbook(tmp_path, str(play), dict(variables, aws_infra_state="absent", aws_infra_teardown_confirm=name,
+                                                      aws_infra_delete_bucket=True, aws_infra_rds_final_snapshot=False))
+    assert down.returncode == 0, down.stdout + down.stderr
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["moto-server"]:
     _serve_moto(sys.argv[2:])
