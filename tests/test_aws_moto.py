@@ -558,6 +558,7 @@ def test_provisioned_host_gets_its_settings_from_the_inventory(provisioned, boto
     assert admin_password not in json.dumps(vm["Tags"]) + json.dumps(db["TagList"])
     assert _tags(vm["Tags"])["mlflow_database_admin_user"] == ADMIN
     assert "db_servers" not in host["group_names"]  # RDS: no database on the instance
+    assert "rds_clients" in host["group_names"]
     assert not any("AWS_ACCESS_KEY_ID" in json.dumps(v) or "AWS_SECRET" in json.dumps(v) for v in host.values())
 
 
@@ -621,6 +622,7 @@ def test_aws_ec2_inventory_lists_the_instance(provisioned, moto, boto, tmp_path)
     inventory = _plain(json.loads(result.stdout))
     assert inventory["mlflow_servers"]["hosts"] == [NAME]
     assert NAME not in inventory.get("db_servers", {}).get("hosts", [])  # RDS, not a local database
+    assert inventory["rds_clients"]["hosts"] == [NAME]  # group_vars/rds_clients.yml: admin and CA bundle
     host = inventory["_meta"]["hostvars"][NAME]
     vm = boto("ec2").describe_instances(Filters=[{"Name": "tag:Name", "Values": [NAME]}])["Reservations"][0]["Instances"][0]
     assert host["ansible_host"] == vm["PublicIpAddress"]
