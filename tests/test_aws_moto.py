@@ -9,7 +9,10 @@ real account can show.
 The tests of this module run in order and share one moto server:
 provision (check mode first, then for real, with RDS) -> what is stored ->
 second run changes nothing -> check mode changes nothing -> the aws_ec2
-inventory lists the instance -> teardown removes everything tagged.
+inventory lists the instance -> teardown removes everything tagged. Then two
+deployments of their own: RDS MySQL (require_secure_transport), and an RDS
+instance made before MLflow had its own user (provisioning stops). moto's RDS
+gets the few answers of AWS it lacks (RDS_DEFAULT_VERSIONS, below).
 
 The playbooks run as a user runs them: with a copy of inventories/aws whose
 group_vars/all.yml holds the test's settings (no extra vars), so that the
