@@ -40,6 +40,15 @@ CLIENT_OK = {"db_client_engine": "postgresql", "db_client_password": "s3cret", "
         (dict(SERVER_OK, db_server_backup_keep=-2), ["db_server_backup_keep a number of dumps", "got -2"]),
         (dict(SERVER_OK, db_server_backup_on_calendar=""), ["db_server_backup_on_calendar a systemd calendar"]),
         (dict(SERVER_OK, db_server_backup_dir="/var/lib"), ["db_server_backup_dir must be", "not a system directory", "got '/var/lib'"]),
+        (
+            dict(SERVER_OK, db_server_tls_cert_file="/etc/ssl/db.crt"),
+            ["db_server_tls_cert_file and db_server_tls_key_file must both be", "key ''"],
+        ),
+        (
+            dict(SERVER_OK, db_server_tls_cert_file="db.crt", db_server_tls_key_file="db.key"),
+            ["db_server_tls_cert_file and db_server_tls_key_file must both be absolute paths", "cert 'db.crt'"],
+        ),
+        (dict(SERVER_OK, db_server_tls_names=[]), ["a self-signed certificate of db_server_tls_names", "names []"]),
     ],
 )
 def test_db_server_bad_input_fails_in_preflight(run_role, refused, variables, expected):
@@ -62,6 +71,14 @@ def test_db_server_bad_input_fails_in_preflight(run_role, refused, variables, ex
         (dict(CLIENT_OK, db_client_sslmode="sometimes"),
          ["value of db_client_sslmode must be one of: disable, allow, prefer, require, verify-ca, verify-full, got: sometimes"]),
         (dict(CLIENT_OK, db_client_ssl_ca="certs/ca.pem"), ["db_client_ssl_ca must be empty or an absolute path"]),
+        (
+            dict(CLIENT_OK, db_client_ssl_ca_url="http://example.org/ca.pem", db_client_ssl_ca="/etc/mlflow/db-ca.pem"),
+            ["db_client_ssl_ca_url must be an https:// URL", "http://example.org/ca.pem"],
+        ),
+        (
+            dict(CLIENT_OK, db_client_ssl_ca_url="https://example.org/ca.pem"),
+            ["db_client_ssl_ca_url needs db_client_ssl_ca"],
+        ),
         (
             dict(CLIENT_OK, db_client_admin_user="postgres"),
             ["db_client_admin_user and db_client_admin_password must be set together"],
