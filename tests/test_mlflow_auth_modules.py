@@ -275,6 +275,10 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         "admin_username = admin\n"
         f"admin_password = {ADMIN_PASSWORD}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # Each request's password check is a scrypt hash, about a second on a busy
+        # 2-core machine; cached, a known good login costs nothing. One worker, so
+        # the API's password and user changes reach the cache at once.
+        "auth_cache_ttl_seconds = 600\n"
     )
     config.chmod(0o600)
     env = dict(os.environ)
@@ -313,7 +317,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
