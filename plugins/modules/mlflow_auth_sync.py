@@ -60,9 +60,10 @@ options:
     default: []
     suboptions:
       username:
-        description: The user.
+        description: The user. Alias C(name), so the list of the role nginx_proxy's htpasswd users (nginx_proxy_users) fits.
         type: str
         required: true
+        aliases: [name]
       password:
         description: The password. Required for a user that does not exist yet; never shown.
         type: str
@@ -416,7 +417,7 @@ def main() -> None:
         argument_spec=dict(
             CONNECTION_ARGS,
             users={"type": "list", "elements": "dict", "default": [], "options": {
-                "username": {"type": "str", "required": True},
+                "username": {"type": "str", "required": True, "aliases": ["name"]},
                 "password": {"type": "str", "no_log": True},
                 "admin": {"type": "bool", "default": False},
                 "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
