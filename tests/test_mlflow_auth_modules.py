@@ -9,7 +9,8 @@ refusals); between them the real MLflow client, logged in as the users,
 says what each user can do: 200, 403 (no permission) or 401 (no such user
 or wrong password). The server starts once for the file (the slow part:
 MLflow's imports and the auth database's migrations) and is stopped at the
-end; every wait is bounded."""
+end; every wait is bounded. The last test compares each module's
+DOCUMENTATION with its argument spec, without the server."""
 from __future__ import annotations
 
 import json
@@ -525,3 +526,63 @@ def test_no_password_in_any_output(scenario: dict) -> None:
             assert secret not in output
         # Nor a password hash (MLflow's own errors can carry one).
         assert "scrypt:" not in output and "pbkdf2:" not in output
+
+
+def _argument_spec(module_name: str) -> dict:
+    """The argument spec a module builds in main(), caught at AnsibleModule()."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / ".collections"))
+    try:
+        module = importlib.import_module(f"ansible_collections.mlops.mlflow.plugins.modules.{module_name}")
+    finally:
+        sys.path.remove(str(ROOT / ".collections"))
+
+    class Caught(Exception):
+        pass
+
+    def catch(**kwargs):
+        raise Caught(kwargs)
+
+    saved, module.AnsibleModule = module.AnsibleModule, catch
+    try:
+        module.main()
+    except Caught as caught:
+        return caught.args[0]["argument_spec"]
+    finally:
+        module.AnsibleModule = saved
+    raise AssertionError(f"{module_name}.main() built no AnsibleModule")
+
+
+def _compare(doc: dict, spec: dict, where: str) -> list[str]:
+    problems = []
+    if set(doc) != set(spec):
+        problems.append(f"{where}: documented {sorted(set(doc) - set(spec))}, not documented {sorted(set(spec) - set(doc))}")
+    for name in set(doc) & set(spec):
+        documented, real = doc[name], spec[name]
+        for key, fallback in (("type", "str"), ("default", None), ("choices", None), ("required", False),
+                              ("aliases", None), ("elements", None)):
+            if documented.get(key, fallback) != real.get(key, fallback):
+                problems.append(f"{where}.{name}: {key} {documented.get(key, fallback)!r} in the docs, "
+                                f"{real.get(key, fallback)!r} in the spec")
+        if "suboptions" in documented or "options" in real:
+            problems += _compare(documented.get("suboptions", {}), real.get("options", {}), f"{where}.{name}")
+    return problems
+
+
+@pytest.mark.parametrize("module_name", ["mlflow_user", "mlflow_permission", "mlflow_auth_sync"])
+def test_docs_match_the_argument_spec(module_name: str) -> None:
+    """What ansible-doc shows is what the module takes (ansible-test's
+    validate-modules does the same, but needs a download to run here)."""
+    import yaml
+
+    text = (ROOT / "plugins" / "modules" / f"{module_name}.py").read_text()
+    namespace: dict = {}
+    for name in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
+        found = re.search(rf'^{name} = r"""(.*?)^"""', text, re.S | re.M)
+        assert found, f"{module_name}: no {name}"
+        namespace[name] = yaml.safe_load(found.group(1))
+    doc = namespace["DOCUMENTATION"]
+    assert doc["module"] == module_name and doc["short_description"] and doc["description"]
+    assert _compare(doc["options"], _argument_spec(module_name), module_name) == []
+    assert isinstance(namespace["EXAMPLES"], list) and isinstance(namespace["RETURN"], dict)
