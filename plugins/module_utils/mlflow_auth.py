@@ -167,7 +167,8 @@ class MlflowAuthClient:
         return self.request("GET", _USERS + "/list")[1].get("users", [])
 
     def create_user(self, username: str, password: str) -> dict:
-        return self.request("POST", _USERS + "/create", body={"username": username, "password": password})[1].get("user", {})
+        body = {"username": username, "password": password}
+        return self.request("POST", _USERS + "/create", body=body)[1].get("user", {})
 
     def update_password(self, username: str, password: str) -> None:
         body = {"username": username, "password": password}

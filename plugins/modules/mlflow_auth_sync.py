@@ -60,7 +60,9 @@ options:
     default: []
     suboptions:
       username:
-        description: The user. Alias C(name), so the list of the role nginx_proxy's htpasswd users (nginx_proxy_users) fits.
+        description:
+          - The user. Alias C(name), so that the list of the role nginx_proxy's htpasswd users (nginx_proxy_users)
+            fits as it is.
         type: str
         required: true
         aliases: [name]
@@ -190,7 +192,9 @@ users:
       type: list
       elements: str
 grants:
-  description: What was done to the grants; each item has I(user), I(resource_type), I(resource), I(resource_id), I(permission).
+  description:
+    - What was done to the grants; each item has I(user), I(resource_type), I(resource), I(resource_id) and
+      I(permission).
   returned: always
   type: dict
   contains:
@@ -252,7 +256,8 @@ def check_input(module: AnsibleModule) -> tuple[dict, list]:
         seen.add(key)
         if item["state"] == "present":
             if not item.get("permission"):
-                module.fail_json(msg=f"grants: {item['user']} on {resource_type} {item[resource_type]} needs a permission")
+                module.fail_json(
+                    msg=f"grants: {item['user']} on {resource_type} {item[resource_type]} needs a permission")
             listed = users.get(item["user"])
             if listed is not None and listed["state"] == "absent":
                 module.fail_json(msg=f"grants: {item['user']} has a grant but is absent in users")
@@ -354,8 +359,9 @@ class Sync:
             resource_id = self.resources.resolve(resource_type, name, want=present)
             if resource_id is None:
                 if present and on_missing == "fail":
-                    self.module.fail_json(msg=f"grants: {resource_type.replace('_', ' ')} {name} (for {user}) does not "
-                                              "exist in MLflow (on_missing_resource: create makes it, skip passes over it)")
+                    self.module.fail_json(
+                        msg=f"grants: {resource_type.replace('_', ' ')} {name} (for {user}) does not exist in MLflow "
+                            "(on_missing_resource: create makes it, skip passes over it)")
                 if present:
                     self.module.warn(f"{resource_type.replace('_', ' ')} {name} does not exist: no grant for {user}")
                     self.grants_out["skipped"].append({"user": user, "resource_type": resource_type, "resource": name,
@@ -461,7 +467,8 @@ def main() -> None:
         grants=grants_out,
         admin_password_rotated=client.admin_password_rotated,
         diff={
-            "before": {"users": {name: bool(u.get("is_admin")) for name, u in existing.items()}, "grants": grant_lines(grants_before)},
+            "before": {"users": {name: bool(u.get("is_admin")) for name, u in existing.items()},
+                       "grants": grant_lines(grants_before)},
             "after": {"users": users_out["present"], "grants": grant_lines(grants_after)},
         },
     )

@@ -15,9 +15,9 @@ description:
     REST API, as an MLflow admin.
   - The experiment is named; its id is looked up (C(GET /api/2.0/mlflow/experiments/get-by-name)), since MLflow keys
     experiment grants by id. Registered models are keyed by name.
-  - The grant is a row of the user's own permissions (MLflow's per-user grant API, C(/api/3.0/mlflow/users/permissions/*));
-    a changed permission is updated in place, so the user never goes without it in between. Permissions that come
-    from roles an admin made in MLflow (RBAC) are not read or changed.
+  - The grant is a row of the user's own permissions (MLflow's per-user grant API,
+    C(/api/3.0/mlflow/users/permissions/*)); a changed permission is updated in place, so the user never goes
+    without it in between. Permissions that come from roles an admin made in MLflow (RBAC) are not read or changed.
   - Where no grant applies, MLflow's C(default_permission) does; NO_PERMISSIONS cannot be granted on a resource
     (MLflow 3.17 refuses it). Revoke the grant (I(state=absent)) with a C(default_permission) of NO_PERMISSIONS,
     or grant DENY.

@@ -171,7 +171,8 @@ def ensure(module: AnsibleModule, client: MlflowAuthClient) -> dict:
 
     if params["state"] == "absent":
         if is_self:
-            module.fail_json(msg=f"username {username} is admin_username: the admin running the task cannot delete itself")
+            module.fail_json(
+                msg=f"username {username} is admin_username: the admin running the task cannot delete itself")
         if current:
             actions.append("deleted")
             if not module.check_mode:
@@ -179,7 +180,8 @@ def ensure(module: AnsibleModule, client: MlflowAuthClient) -> dict:
         return {"before": view(current), "after": {}, "actions": actions, "password_changed": False}
 
     if is_self and admin is False:
-        module.fail_json(msg=f"username {username} is admin_username: the admin running the task cannot drop its own admin flag")
+        module.fail_json(
+            msg=f"username {username} is admin_username: the admin running the task cannot drop its own admin flag")
     after = dict(view(current)) if current else {"username": username, "admin": False}
 
     if not current:
