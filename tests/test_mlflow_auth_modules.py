@@ -294,6 +294,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         MLFLOW_FLASK_SERVER_SECRET_KEY="test-secret-key-of-this-file",
         MLFLOW_DISABLE_TELEMETRY="true",
     )
+    saved_env = dict(os.environ)
     log = (work / "server.log").open("w")
     proc = subprocess.Popen(
         [str(VENV_BIN / "mlflow"), "server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", str(port),
@@ -301,15 +302,16 @@ def server(tmp_path_factory: pytest.TempPathFactory):
          "--artifacts-destination", str(work / "artifacts")],
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        # Imported while the server starts (a few seconds of its own).
+        from mlflow.tracking import MlflowClient
+
         deadline = time.monotonic() + 150
         while not _healthy(url):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("MLflow did not start:\n" + (work / "server.log").read_text()[-3000:])
             time.sleep(0.5)
-        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "20"
-        from mlflow.tracking import MlflowClient
-
+        # No retries with back-off: a 401 or 403 is the answer, a dead server a failure now.
+        os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="20")
         with _logged_in("admin", ADMIN_PASSWORD):
             admin = MlflowClient(tracking_uri=url)
             names = {"exp_a": "team-a", "exp_b": "team-b", "model": "churn-model"}
@@ -318,6 +320,11 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             admin.create_registered_model(names["model"])
         yield url, work, names
     finally:
+        for key in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+            if saved_env.get(key) is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = saved_env[key]
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
