@@ -196,7 +196,9 @@ class MlflowAuthClient:
         own = f"__user_{user_id}__"
         return [row for row in answer.get("permissions", [])
                 if row.get("role_name") == own and row.get("workspace", DEFAULT_WORKSPACE) == DEFAULT_WORKSPACE
-                and row.get("resource_type") in RESOURCE_TYPES]
+                and row.get("resource_type") in RESOURCE_TYPES
+                # A wildcard ("*": every experiment) is no list item's to name.
+                and row.get("resource_pattern") != "*"]
 
     def grant(self, username: str, resource_type: str, resource_id: str, permission: str) -> None:
         self.request("POST", _GRANTS + "/grant", body={
