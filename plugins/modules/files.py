@@ -199,7 +199,10 @@ def main() -> None:
         results.append(result)
         if diff is not None:
             diffs.append(diff)
-    module.exit_json(changed=any(result["changed"] for result in results), results=results, diff=diffs)
+    # Only when asked for (--diff, and not diff: false on the task): a large
+    # file's content would otherwise travel back to the controller for nothing.
+    module.exit_json(changed=any(result["changed"] for result in results), results=results,
+                     **({"diff": diffs} if module._diff else {}))
 
 
 if __name__ == "__main__":
