@@ -218,5 +218,216 @@ def test_shapes_compares_captured_answers(double, tmp_path):
     assert shapes.paths({"labels": {"a": "1"}, "items": [{"k": 1}]}) == {"labels", "labels.*", "items", "items[].k"}
 
 
+# -- networks, subnets, private services access ------------------------------------------------
+
+GLOBAL_OPS = f"{COMPUTE}/global/operations"
+
+
+def done(double, answer):
+    """Polls a Compute operation or a google.longrunning one until it is done; returns its last state."""
+    assert answer[0] == 200, answer
+    url = answer[1].get("selfLink") or f"https://servicenetworking.googleapis.com/v1/{answer[1]['name']}"
+    for _ in range(5):
+        state = double.call("GET", url)[1]
+        if state.get("status") == "DONE" or state.get("done"):
+            return state
+    raise AssertionError(f"never done: {state}")
+
+
+def test_default_network_comes_with_ssh_open_to_the_internet(tmp_path):
+    # Google's pre-populated rules of a project's default network: default-allow-ssh from 0.0.0.0/0.
+    with Double(tmp_path) as fresh:
+        rules = {r["name"]: r for r in fresh.call("GET", f"{COMPUTE}/global/firewalls")[1]["items"]}
+    assert rules["default-allow-ssh"]["sourceRanges"] == ["0.0.0.0/0"]
+    assert rules["default-allow-ssh"]["allowed"] == [{"IPProtocol": "tcp", "ports": ["22"]}]
+    assert rules["default-allow-ssh"]["network"] == NETWORK
+
+
+def test_custom_network_subnet_and_their_rules(tmp_path):
+    with Double(tmp_path) as d:
+        net = f"{COMPUTE}/global/networks"
+        assert d.call("POST", net, {"name": "legacy"})[0] == 400  # no autoCreateSubnetworks: a legacy network
+        op = done(d, d.call("POST", net, {"name": "own-net", "autoCreateSubnetworks": False}))
+        assert "error" not in op
+        own = d.call("GET", f"{net}/own-net")[1]
+        assert own["autoCreateSubnetworks"] is False and "subnetworks" not in own and own["mtu"] == 1460
+        subnets = f"{COMPUTE}/regions/europe-west1/subnetworks"
+        body = {"name": "own-subnet", "network": own["selfLink"], "ipCidrRange": "10.20.0.0/24",
+                "privateIpGoogleAccess": True, "region": "europe-west1"}
+        assert d.call("POST", subnets, dict(body, ipCidrRange="10.20.0.5/24"))[0] == 400  # not the first address
+        assert d.call("POST", subnets, dict(body, ipCidrRange="10.20.0.0/30"))[0] == 400  # smaller than /29
+        assert d.call("POST", subnets, dict(body, region="us-central1"))[0] == 400
+        done(d, d.call("POST", subnets, body))
+        overlap = d.call("POST", subnets, dict(body, name="other", ipCidrRange="10.20.0.128/25"))
+        assert overlap[0] == 400 and "conflicts" in message(overlap)
+        stored = d.call("GET", f"{subnets}/own-subnet")[1]
+        assert stored["gatewayAddress"] == "10.20.0.1" and stored["privateIpGoogleAccess"] is True
+        assert d.call("GET", f"{net}/own-net")[1]["subnetworks"] == [stored["selfLink"]]
+        # A VM on a custom mode network needs a subnet; with one, its address comes from it.
+        vm = {"name": "vm", "machineType": "zones/europe-west1-b/machineTypes/e2-medium",
+              "disks": [{"boot": True, "initializeParams": {"sourceImage": "projects/debian-cloud/global/images/family/debian-12"}}],
+              "networkInterfaces": [{"network": own["selfLink"]}]}
+        instances = f"{COMPUTE}/zones/europe-west1-b/instances"
+        refused = d.call("POST", instances, vm)
+        assert refused[0] == 400 and "Subnetwork should be specified" in message(refused)
+        vm["networkInterfaces"] = [{"network": own["selfLink"],
+                                    "subnetwork": f"projects/{PROJECT}/regions/europe-west1/subnetworks/own-subnet"}]
+        done(d, d.call("POST", instances, vm))
+        assert d.call("GET", f"{instances}/vm")[1]["networkInterfaces"][0]["networkIP"].startswith("10.20.0.")
+        # Nothing in use can be deleted: the network has a subnet (and a rule), the subnet a VM.
+        done(d, d.call("POST", f"{COMPUTE}/global/firewalls", firewall("own-rule", network=own["selfLink"])))
+        busy = d.call("DELETE", f"{net}/own-net")
+        assert busy[0] == 400 and "already being used" in message(busy)
+        assert d.call("DELETE", f"{subnets}/own-subnet")[0] == 400
+        for url in (f"{instances}/vm", f"{COMPUTE}/global/firewalls/own-rule", f"{subnets}/own-subnet", f"{net}/own-net"):
+            assert "error" not in done(d, d.call("DELETE", url)), url
+        assert d.call("GET", f"{net}/own-net")[0] == 404
+        assert d.errors == []
+
+
+def test_private_services_access_and_its_removal(tmp_path):
+    """The reserved range and the Service Networking connection Cloud SQL's private IP needs; the
+    connection cannot be deleted while Cloud SQL keeps its side (days after a deletion): the peering
+    is removed with Compute instead."""
+    with Double(tmp_path, private_services_access=()) as d:
+        net = f"{COMPUTE}/global/networks"
+        done(d, d.call("POST", net, {"name": "sql-net", "autoCreateSubnetworks": False}))
+        url = d.call("GET", f"{net}/sql-net")[1]["selfLink"]
+        private = f"projects/{PROJECT}/global/networks/sql-net"
+        no_access = d.call("POST", f"{SQLADMIN}/instances", cloudsql("db", edition="ENTERPRISE", ipConfiguration={
+            "ipv4Enabled": False, "privateNetwork": private}))
+        assert no_access[0] == 400 and "SERVICE_NETWORKING_NOT_ENABLED" in message(no_access)
+        addresses = f"{COMPUTE}/global/addresses"
+        reserved = {"name": "sql-google-services", "address": "10.21.0.0", "prefixLength": 20, "addressType": "INTERNAL",
+                    "purpose": "VPC_PEERING", "network": url}
+        assert d.call("POST", addresses, dict(reserved, addressType="EXTERNAL"))[0] == 400
+        done(d, d.call("POST", addresses, reserved))
+        connections = "https://servicenetworking.googleapis.com/v1/services/servicenetworking.googleapis.com/connections"
+        by_id = d.call("POST", connections, {"network": f"projects/{PROJECT}/global/networks/sql-net",
+                                             "reservedPeeringRanges": ["sql-google-services"]})
+        assert by_id[0] == 400 and "project number" in message(by_id)
+        assert d.call("POST", connections, {"network": "projects/123456789012/global/networks/sql-net",
+                                            "reservedPeeringRanges": ["missing"]})[0] == 400
+        op = done(d, d.call("POST", connections, {"network": "projects/123456789012/global/networks/sql-net",
+                                                  "reservedPeeringRanges": ["sql-google-services"]}))
+        assert "error" not in op
+        assert [p["name"] for p in d.call("GET", f"{net}/sql-net")[1]["peerings"]] == ["servicenetworking-googleapis-com"]
+        created = d.call("POST", f"{SQLADMIN}/instances", cloudsql("db", edition="ENTERPRISE", ipConfiguration={
+            "ipv4Enabled": False, "privateNetwork": private}))
+        done(d, created)
+        done(d, d.call("DELETE", f"{SQLADMIN}/instances/db"))
+        # The range and the network are held by the peering; the connection by Cloud SQL.
+        assert d.call("DELETE", f"{addresses}/sql-google-services")[0] == 400
+        assert d.call("DELETE", f"{net}/sql-net")[0] == 400
+        refused = done(d, d.call("POST", f"{connections}/servicenetworking-googleapis-com",
+                                 {"consumerNetwork": "projects/123456789012/global/networks/sql-net"}))
+        assert refused["error"]["code"] == 9 and "Producer services" in refused["error"]["message"]
+        removed = done(d, d.call("POST", f"{net}/sql-net/removePeering", {"name": "servicenetworking-googleapis-com"}))
+        assert "error" not in removed
+        for target in (f"{addresses}/sql-google-services", f"{net}/sql-net"):
+            assert "error" not in done(d, d.call("DELETE", target)), target
+        assert d.errors == []
+
+
+def test_connection_deleted_when_nothing_uses_it(tmp_path):
+    with Double(tmp_path, private_services_access=()) as d:
+        net = f"{COMPUTE}/global/networks"
+        done(d, d.call("POST", net, {"name": "psa-net", "autoCreateSubnetworks": False}))
+        url = d.call("GET", f"{net}/psa-net")[1]["selfLink"]
+        done(d, d.call("POST", f"{COMPUTE}/global/addresses", {
+            "name": "r", "address": "10.30.0.0", "prefixLength": 24, "addressType": "INTERNAL", "purpose": "VPC_PEERING",
+            "network": url}))
+        connections = "https://servicenetworking.googleapis.com/v1/services/servicenetworking.googleapis.com/connections"
+        consumer = "projects/123456789012/global/networks/psa-net"
+        done(d, d.call("POST", connections, {"network": consumer, "reservedPeeringRanges": ["r"]}))
+        listed = d.call("GET", f"{connections}?network={consumer}")[1]["connections"]
+        assert listed == [{"network": consumer, "reservedPeeringRanges": ["r"], "peering": "servicenetworking-googleapis-com",
+                           "service": "services/servicenetworking.googleapis.com"}]
+        deleted = done(d, d.call("POST", f"{connections}/servicenetworking-googleapis-com", {"consumerNetwork": consumer}))
+        assert "error" not in deleted and "peerings" not in d.call("GET", f"{net}/psa-net")[1]
+        assert d.errors == []
+
+
+# -- conditional IAM bindings -----------------------------------------------------------------
+
+def test_conditional_bindings_need_policy_version_3(tmp_path):
+    with Double(tmp_path) as d:
+        url = f"https://cloudresourcemanager.googleapis.com/v1/projects/{PROJECT}"
+        account = d.call("POST", f"https://iam.googleapis.com/v1/projects/{PROJECT}/serviceAccounts",
+                         {"accountId": "vm-account"})[1]["email"]
+        cond = {"title": "one-instance", "expression": f'resource.name == "projects/{PROJECT}/instances/db" '
+                                                       f'&& resource.service == "sqladmin.googleapis.com"'}
+        binding = {"role": "roles/cloudsql.client", "members": [f"serviceAccount:{account}"], "condition": cond}
+        policy = d.call("POST", url + ":getIamPolicy", {"options": {"requestedPolicyVersion": 3}})[1]
+        v1 = d.call("POST", url + ":setIamPolicy", {"policy": dict(policy, bindings=policy["bindings"] + [binding])})
+        assert v1[0] == 400 and "version 3" in message(v1)
+        untitled = dict(binding, condition={"expression": cond["expression"]})
+        assert d.call("POST", url + ":setIamPolicy", {"policy": dict(policy, version=3, bindings=[untitled])})[0] == 400
+        basic = dict(binding, role="roles/viewer")
+        assert d.call("POST", url + ":setIamPolicy", {"policy": dict(policy, version=3, bindings=[basic])})[0] == 400
+        written = d.call("POST", url + ":setIamPolicy",
+                         {"policy": dict(policy, version=3, bindings=policy["bindings"] + [binding])})
+        assert written[0] == 200 and written[1]["version"] == 3
+        # Version 3 shows the condition; a version 1 read hides it behind <role>_withcond_<hash>.
+        v3 = d.call("POST", url + ":getIamPolicy", {"options": {"requestedPolicyVersion": 3}})[1]
+        assert binding in v3["bindings"]
+        old = d.call("POST", url + ":getIamPolicy", {})[1]
+        assert old["version"] == 1 and any(b["role"].startswith("roles/cloudsql.client" + "_withcond_") for b in old["bindings"])
+        assert all("condition" not in b for b in old["bindings"])
+        # Writing that back is refused, and so is a version 1 write with the etag.
+        assert d.call("POST", url + ":setIamPolicy", {"policy": old})[0] == 400
+        plain = [b for b in v3["bindings"] if "condition" not in b]
+        assert d.call("POST", url + ":setIamPolicy", {"policy": dict(v3, version=1, bindings=plain)})[0] == 400
+        assert d.errors == []
+
+
+def test_bucket_policy_with_a_condition_refuses_a_version_1_read(double):
+    base = "https://storage.googleapis.com/storage/v1/b"
+    body = {"name": "cond-bucket", "iamConfiguration": {"uniformBucketLevelAccess": {"enabled": True}}}
+    assert double.call("POST", f"{base}?project={PROJECT}", body)[0] == 200
+    policy = double.call("GET", f"{base}/cond-bucket/iam?optionsRequestedPolicyVersion=3")[1]
+    binding = {"role": "roles/storage.objectViewer", "members": ["user:someone@example.com"],
+               "condition": {"title": "prefix", "expression": 'resource.name.startsWith("projects/_/buckets/cond-bucket/objects/a/")'}}
+    assert double.call("PUT", f"{base}/cond-bucket/iam", dict(policy, version=3, bindings=policy["bindings"] + [binding]))[0] == 200
+    assert double.call("GET", f"{base}/cond-bucket/iam")[0] == 400
+    assert binding in double.call("GET", f"{base}/cond-bucket/iam?optionsRequestedPolicyVersion=3")[1]["bindings"]
+
+
+# -- Cloud SQL TLS, bucket soft delete ----------------------------------------------------------
+
+@pytest.mark.parametrize("ip, status", [
+    ({"sslMode": "ENCRYPTED_ONLY"}, 200),
+    ({"sslMode": "ENCRYPTED_ONLY", "requireSsl": False}, 200),
+    ({"sslMode": "ENCRYPTED_ONLY", "requireSsl": True}, 400),
+    ({"sslMode": "TRUSTED_CLIENT_CERTIFICATE_REQUIRED", "requireSsl": True}, 200),
+    ({"sslMode": "ALLOW_UNENCRYPTED_AND_ENCRYPTED", "requireSsl": True}, 400),
+    ({"sslMode": "PLAINTEXT"}, 400),
+])
+def test_cloudsql_ssl_mode(tmp_path, ip, status):
+    with Double(tmp_path) as d:
+        body = cloudsql("tls-db", edition="ENTERPRISE")
+        body["settings"]["ipConfiguration"].update(ip)
+        answer = d.call("POST", f"{SQLADMIN}/instances", body)
+        assert answer[0] == status, answer
+        if status == 200:
+            done(d, answer)
+            stored = d.call("GET", f"{SQLADMIN}/instances/tls-db")[1]["settings"]["ipConfiguration"]
+            assert stored["sslMode"] == ip["sslMode"]
+
+
+@pytest.mark.parametrize("seconds, status", [(0, 200), (604800, 200), (2592000, 200), (7776000, 200),
+                                             (86400, 400), (7776001, 400)])
+def test_bucket_soft_delete_policy(double, seconds, status):
+    base = "https://storage.googleapis.com/storage/v1/b"
+    name = f"soft-{seconds}"
+    assert double.call("POST", f"{base}?project={PROJECT}", {"name": name})[1]["softDeletePolicy"][
+        "retentionDurationSeconds"] == "604800"  # Google's default: 7 days
+    answer = double.call("PATCH", f"{base}/{name}", {"softDeletePolicy": {"retentionDurationSeconds": str(seconds)}})
+    assert answer[0] == status, answer
+    if status == 200:
+        assert answer[1]["softDeletePolicy"]["retentionDurationSeconds"] == str(seconds)
+
+
 def test_answers_break_no_schema(double):
+    # Last: every answer of the module's double so far matched Google's response schemas.
     assert double.errors == []

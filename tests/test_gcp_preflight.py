@@ -72,6 +72,31 @@ CASES = [
       "gcp_infra_db_password": "long-enough-password", "cloudsql_proxy_checksum": "sha256:" + "0" * 64},
      ["gcp_infra_cloudsql_tier", "'db-perf-optimized-N-2'", "'ENTERPRISE'"]),
     ({"gcp_infra_cloudsql_edition": "STANDARD"}, ["gcp_infra_cloudsql_edition", "STANDARD", "ENTERPRISE_PLUS"]),
+    # The bucket role was renamed to a list; the default grants no delete.
+    ({"gcp_infra_bucket_role": "roles/storage.objectAdmin"},
+     ["gcp_infra_bucket_role is now gcp_infra_bucket_roles", "roles/storage.objectAdmin"]),
+    ({"gcp_infra_bucket_roles": []}, ["gcp_infra_bucket_roles", "[]"]),
+    ({"gcp_infra_bucket_roles": ["storage.objectViewer"]}, ["gcp_infra_bucket_roles", "storage.objectViewer"]),
+    ({"gcp_infra_bucket_soft_delete_days": 3}, ["gcp_infra_bucket_soft_delete_days", "7 to 90", "got 3"]),
+    ({"gcp_infra_bucket_soft_delete_days": 120}, ["gcp_infra_bucket_soft_delete_days", "got 120"]),
+    # The deployment's own network, or an existing one named.
+    ({"gcp_infra_network": "My_Net"}, ["gcp_infra_network", "'My_Net'"]),
+    ({"gcp_infra_subnetwork": "my-subnet"}, ["gcp_infra_subnetwork", "'my-subnet'", "named gcp_infra_network"]),
+    ({"gcp_infra_subnet_cidr": "10.20.0.5/24"}, ["gcp_infra_subnet_cidr", "'10.20.0.5/24'", "first"]),
+    ({"gcp_infra_subnet_cidr": "10.20.0.0/30"}, ["gcp_infra_subnet_cidr", "/8 to /29"]),
+    ({"gcp_infra_subnet_cidr": "subnet"}, ["gcp_infra_subnet_cidr", "'subnet'"]),
+    ({"gcp_infra_private_services_cidr": "10.21.0.0/26"}, ["gcp_infra_private_services_cidr", "/8 to /24"]),
+    ({"gcp_infra_cloudsql": True, "gcp_infra_db_password": "long-enough-password",
+      "cloudsql_proxy_checksum": "sha256:" + "0" * 64, "gcp_infra_private_services_cidr": "10.20.0.0/16"},
+     ["gcp_infra_private_services_cidr (10.20.0.0/16) overlaps gcp_infra_subnet_cidr (10.20.0.0/24)"]),
+    # MLflow's user and the admin that creates it are two users.
+    ({"gcp_infra_cloudsql": True, "gcp_infra_db_password": "long-enough-password",
+      "cloudsql_proxy_checksum": "sha256:" + "0" * 64, "gcp_infra_db_admin_user": "mlflow"},
+     ["gcp_infra_db_admin_user", "two different"]),
+    ({"gcp_infra_cloudsql": True, "gcp_infra_db_password": "long-enough-password",
+      "cloudsql_proxy_checksum": "sha256:" + "0" * 64, "gcp_infra_db_admin_user": "Admin-User"},
+     ["gcp_infra_db_admin_user", "'Admin-User'"]),
+    ({"gcp_infra_cloudsql_ssl_mode": "REQUIRE"}, ["gcp_infra_cloudsql_ssl_mode", "REQUIRE", "ENCRYPTED_ONLY"]),
     ({"gcp_infra_operation_poll_delay": -1}, ["gcp_infra_operation_poll_delay", "(-1)"]),
     ({"gcp_infra_operation_timeout": 0}, ["gcp_infra_operation_timeout", "(0)"]),
 ]
@@ -92,6 +117,9 @@ def results(tmp_path_factory):
     cases = {str(i): ({**GOOD, **bad}, None) for i, (bad, _) in enumerate(CASES)}
     cases["short-password"] = (
         {**GOOD, "gcp_infra_cloudsql": True, "gcp_infra_db_password": SHORT_PASSWORD}, None)
+    cases["short-admin-password"] = (
+        {**GOOD, "gcp_infra_cloudsql": True, "gcp_infra_db_password": "long-enough-password",
+         "gcp_infra_db_admin_password": SHORT_PASSWORD, "cloudsql_proxy_checksum": "sha256:" + "0" * 64}, None)
     return run_batch("gcp_infra", cases, tmp / "batch", env=env), blocked
 
 
@@ -104,16 +132,19 @@ def test_bad_input_fails_in_preflight(results, case):
     for text in CASES[case][1]:
         assert text in result.output, (text, result.output[-3000:])
     # Nothing after preflight ran: no google.cloud task, no connection attempt.
-    for task in ("Service account of the VM", "Find the VMs of the deployment", "Firewall rule for"):
+    for task in ("Look for the VM", "The deployment's network", "Service account of the VM",
+                 "Find the VMs of the deployment", "Firewall rule for"):
         assert f"gcp_infra : {task}" not in result.output, result.output[-3000:]
     assert not blocked.exists(), blocked.read_text()
 
 
-def test_cloudsql_password_is_checked_and_not_shown(results):
+@pytest.mark.parametrize("case, variable", [("short-password", "gcp_infra_db_password"),
+                                            ("short-admin-password", "gcp_infra_db_admin_password")])
+def test_cloudsql_password_is_checked_and_not_shown(results, case, variable):
     outputs, blocked = results
-    result = outputs["short-password"]
+    result = outputs[case]
     assert result.rc != 0, result.output
-    assert "gcp_infra_db_password" in result.output
+    assert variable in result.output and "at least 12 characters" in result.output
     assert SHORT_PASSWORD not in result.output
     assert not blocked.exists()
 

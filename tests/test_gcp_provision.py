@@ -19,13 +19,19 @@ recorded requests), not on what the double stored. One sequence, batched to
 keep it fast (two deployments per run: `plain`, and `sql` with Cloud SQL):
 
   provision (a new service account refused twice, a concurrent change of
-  each IAM policy) -> the inventory plugin -> provision again (no write) ->
-  provision in check mode (no write) -> a stopped VM (refused when asked,
-  else started; the password set again, generated) -> teardown without
-  confirmation (no request) -> teardown of the Cloud SQL deployment (bucket
-  kept, the other deployment untouched)
-  -> teardown of its bucket with old object versions -> teardown again
-  (nothing left, nothing changed).
+  each IAM policy, the unconditional roles/cloudsql.client binding of an
+  earlier version in place) -> the inventory plugin -> provision again (no
+  write) -> provision in check mode (no write) -> refusals (the VM on
+  another network; a network whose rules open SSH to the internet: no
+  write) -> a stopped VM (refused when asked, else started; the tier and
+  the TLS mode changed, the admin password set again, generated; an old
+  objectAdmin binding on the bucket removed) -> teardown without
+  confirmation (no request) -> teardown while someone else's Cloud SQL
+  instance uses the deployment's network (no write) -> teardown of the Cloud
+  SQL deployment (bucket
+  kept, the other deployment untouched, its network, subnet, private
+  services access and reserved range gone) -> teardown of its bucket with
+  old object versions -> teardown again (nothing left, nothing changed).
 
 What this does not prove (permissions, quotas, org policies, boot, the
 proxy against a real instance...) is in docs/gcp.md."""
@@ -52,11 +58,31 @@ PROJECT = "mlops-test-project"
 ZONE = "europe-west1-b"
 PLAIN, SQL = "mlflow-test", "mlflow-sql"
 PASSWORD = "db-password-for-the-double-only"
-NETWORK_URL = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/global/networks/default"
+ADMIN_PASSWORD = "admin-password-for-the-double-only"
+COMPUTE = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}"
+BUCKET_ROLES = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
 
 
 def sa(name):
     return f"{name}-vm@{PROJECT}.iam.gserviceaccount.com"
+
+
+def network_url(name):
+    """The deployment's own network, as Compute names it."""
+    return f"{COMPUTE}/global/networks/{name}-net"
+
+
+def condition(name):
+    """The IAM condition of the deployment's roles/cloudsql.client binding."""
+    return {"title": f"mlflow-{name}-cloudsql",
+            "description": f"Cloud SQL instance {name}-db of MLflow deployment {name} only",
+            "expression": f'resource.name == "projects/{PROJECT}/instances/{name}-db" '
+                          f'&& resource.service == "sqladmin.googleapis.com"'}
+
+
+def member_bindings(policy, member):
+    """{(role, condition title or None)} of one member in a stored policy."""
+    return {(b["role"], (b.get("condition") or {}).get("title")) for b in policy["bindings"] if member in b["members"]}
 
 
 def bucket(name):
@@ -73,7 +99,8 @@ def snapshot(state):
     with state.lock:
         return copy.deepcopy({k: getattr(state, k) for k in (
             "service_accounts", "project_policies", "firewalls", "instances", "buckets", "bucket_policies",
-            "objects", "sql_instances", "sql_databases", "sql_users")})
+            "objects", "sql_instances", "sql_databases", "sql_users", "networks", "subnetworks", "global_addresses",
+            "connections")})
 
 
 class Run:
@@ -93,7 +120,15 @@ class Run:
 # What the roles of playbooks/mlflow_server.yml read on the VM, resolved the way they see them.
 RESOLVED = ["group_names", "ansible_host", "ansible_user", "server_artifacts_destination",
             "cloudsql_proxy_instance_connection_name", "db_client_engine", "db_client_host", "db_client_port",
-            "db_client_database", "db_client_user", "db_client_password", "db_client_sslmode"]
+            "db_client_database", "db_client_user", "db_client_password", "db_client_sslmode",
+            "db_client_admin_user", "db_client_admin_password", "db_client_admin_database"]
+
+
+def _refusal_play(name: str, settings: dict) -> dict:
+    """The role with settings it must refuse; the refusal is rescued so that the next play runs."""
+    return {"name": name, "hosts": "localhost", "gather_facts": False, "vars": settings, "tasks": [{
+        "name": name, "block": [{"ansible.builtin.include_role": {"name": "mlops.mlflow.gcp_infra"}}],
+        "rescue": [{"name": f"Refused: {name}", "ansible.builtin.debug": {"msg": f"refused: {name}"}}]}]}
 
 
 def _resolve_play(dump: Path) -> dict:
@@ -125,7 +160,7 @@ def gcp(tmp_path_factory):
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
         dump = tmp / "added_hosts.json"
         sql_vars = {"mlflow_deployment_name": SQL, "gcp_infra_cloudsql": True,
-                    "gcp_infra_db_password": PASSWORD,
+                    "gcp_infra_db_password": PASSWORD, "gcp_infra_db_admin_password": ADMIN_PASSWORD,
                     "cloudsql_proxy_checksum": "sha256:" + "0" * 64}
         plays = {
             "plain": {"name": "Provision plain", "vars": {"mlflow_deployment_name": PLAIN},
@@ -159,6 +194,14 @@ def gcp(tmp_path_factory):
         provision, provision_sql = tmp / "provision.yml", tmp / "provision_sql.yml"
         provision.write_text(json.dumps([plays["plain"], plays["sql"], plays["old"], plays["dump"]]))
         provision_sql.write_text(json.dumps([plays["sql"], plays["dump"]]))
+        # The plain deployment's VM is on its own network: naming another one must stop the run; and a network
+        # whose rules let the internet reach SSH (the default network's default-allow-ssh) must not be used.
+        refusals = tmp / "refusals.yml"
+        refusals.write_text(json.dumps([
+            _refusal_play("Another network for an existing VM", {"mlflow_deployment_name": PLAIN,
+                                                                 "gcp_infra_network": "default"}),
+            _refusal_play("A network open to SSH", {"mlflow_deployment_name": "mlflow-dflt",
+                                                   "gcp_infra_network": "default"})]))
         # Confirmed when the run says -e test_confirm=true.
         teardown_sql = tmp / "teardown_sql.yml"
         teardown_sql.write_text(json.dumps([{
@@ -219,11 +262,16 @@ def gcp(tmp_path_factory):
         # Google: a new service account may take a while to be usable; someone else changes each IAM policy once.
         double.inject_conflict("storage.buckets.setIamPolicy")
         double.inject_conflict("cloudresourcemanager.projects.setIamPolicy")
+        # What an earlier version of the role left: roles/cloudsql.client on the whole project.
+        with double.state.lock:
+            double.api._project_policy(PROJECT)["bindings"].append(
+                {"role": "roles/cloudsql.client", "members": [f"serviceAccount:{sa(SQL)}"]})
         runs = Runs()
         runs["first"] = run(provision)
         runs["added"] = json.loads(dump.read_text()) if dump.exists() else {}
         runs["old_form"] = json.loads(old_form.read_text()) if old_form.exists() else {}
         if runs["first"].proc.returncode != 0:  # the rest would only repeat the failure
+            (tmp / "first.log").write_text(runs["first"].output)
             yield double, runs, blocked
             return
         runs["inventory"] = run_inventory()
@@ -250,21 +298,40 @@ def gcp(tmp_path_factory):
         runs["alone"] = run(alone, hosts=user_inventory)
         runs["resolved_alone"] = json.loads(resolved_alone.read_text()) if resolved_alone.exists() else {}
         runs["check"] = run(provision_sql, "--check")
+        runs["refusals"] = run(refusals)
         double.stop_instance(PROJECT, ZONE, f"{SQL}-vm")
         # (Cloud SQL left out of this run: it reaches the VM sooner, and nothing is written either way.)
         runs["stopped_refused"] = run(provision_sql, "-e", "gcp_infra_start_stopped_vm=false", "-e", "gcp_infra_cloudsql=false")
         double.sql_maintenance(PROJECT, f"{SQL}-db")  # changes must wait until it is RUNNABLE again
         dump.unlink()
-        # The same run changes the tier and sets the password again, an empty one this time, which the role
-        # generates into gcp_infra_credentials_dir (default: credentials/ beside the inventory): the two other
-        # Cloud SQL writes.
+        # What an earlier version of the role left on the bucket: roles/storage.objectAdmin for the VM.
+        with double.state.lock:
+            double.state.bucket_policies[bucket(SQL)]["bindings"].append(
+                {"role": "roles/storage.objectAdmin", "members": [f"serviceAccount:{sa(SQL)}"]})
+        # The same run changes the tier and the TLS mode and sets the admin's password again, an empty one this
+        # time, which the role generates into gcp_infra_credentials_dir (default: credentials/ beside the
+        # inventory): the two other Cloud SQL writes.
         runs["stopped"] = run(provision_sql, "-e", "gcp_infra_cloudsql_tier=db-custom-2-7680",
-                              "-e", "gcp_infra_cloudsql_update_password=true", "-e", "gcp_infra_db_password=")
-        generated = tmp / "credentials" / f"{SQL}-db"
+                              "-e", "gcp_infra_cloudsql_ssl_mode=TRUSTED_CLIENT_CERTIFICATE_REQUIRED",
+                              "-e", "gcp_infra_cloudsql_update_password=true", "-e", "gcp_infra_db_admin_password=")
+        generated = tmp / "credentials" / f"{SQL}-db-admin"
         runs["generated"] = ((generated.read_text().strip(), generated.stat().st_mode & 0o777)
                              if generated.exists() else (None, None))
         runs["added_after_start"] = json.loads(dump.read_text()) if dump.exists() else {}
         runs["refused"] = run(teardown_sql)
+        # Someone else's Cloud SQL instance on the deployment's network: teardown must not cut it off.
+        sqladmin = f"https://sqladmin.googleapis.com/v1/projects/{PROJECT}/instances"
+        made = double.call("POST", sqladmin, {
+            "name": "someone-elses-db", "region": "europe-west1", "databaseVersion": "POSTGRES_16",
+            "settings": {"tier": "db-custom-1-3840", "edition": "ENTERPRISE", "userLabels": {"team": "other"},
+                         "ipConfiguration": {"ipv4Enabled": False,
+                                             "privateNetwork": f"projects/{PROJECT}/global/networks/{SQL}-net"}}})
+        for _ in range(2):
+            double.call("GET", made[1]["selfLink"])
+        runs["foreign_sql"] = run(teardown_sql, "-e", "test_confirm=true")
+        gone = double.call("DELETE", f"{sqladmin}/someone-elses-db")
+        for _ in range(2):
+            double.call("GET", gone[1]["selfLink"])
         # The deployment with Cloud SQL: its teardown holds every task of the other's.
         runs["down"] = run(teardown_sql, "-e", "test_confirm=true")
         # Artifacts written and overwritten: live objects and noncurrent versions, over several pages.
@@ -293,6 +360,54 @@ def test_first_provision_succeeds(gcp):
     assert double.errors == []
 
 
+def test_own_network_and_subnet_as_sent(gcp):
+    """Each deployment gets its own custom mode network and a subnet in the region, never `default`."""
+    _, runs, _ = gcp
+    first = runs["first"]
+    networks = {r.body["name"]: r for r in first.sent("compute.networks.insert")}
+    subnets = {r.body["name"]: r for r in first.sent("compute.subnetworks.insert")}
+    assert set(networks) == {f"{n}-net" for n in (PLAIN, SQL)} and set(subnets) == {f"{n}-subnet" for n in (PLAIN, SQL)}
+    for name in (PLAIN, SQL):
+        net = networks[f"{name}-net"]
+        assert net.status == 200 and net.body["autoCreateSubnetworks"] is False
+        sub = subnets[f"{name}-subnet"]
+        assert sub.status == 200 and sub.path == f"/compute/v1/projects/{PROJECT}/regions/europe-west1/subnetworks"
+        assert sub.body["network"] == network_url(name) and sub.body["ipCidrRange"] == "10.20.0.0/24"
+        assert sub.body["privateIpGoogleAccess"] is True
+        # Custom mode: the network holds the role's subnet only, and no firewall rule but the role's two.
+        stored = first.state["networks"][(PROJECT, f"{name}-net")]["resource"]
+        assert stored["subnetworks"] == [f"{COMPUTE}/regions/europe-west1/subnetworks/{name}-subnet"]
+        rules = {n for (pr, n), f in first.state["firewalls"].items() if f["network"] == network_url(name)}
+        assert rules == {f"{name}-allow-web", f"{name}-allow-ssh"}
+    # The project's default network (made for the double's old-form check below) comes with default-allow-ssh
+    # from 0.0.0.0/0, which is why the role does not use it.
+    default_ssh = first.state["firewalls"][(PROJECT, "default-allow-ssh")]
+    assert default_ssh["sourceRanges"] == ["0.0.0.0/0"] and default_ssh["network"].endswith("/networks/default")
+
+
+def test_private_services_access_on_the_own_network(gcp):
+    """With Cloud SQL, the role reserves a range on its network and connects it to Google's services
+    (Service Networking, named by the project's number) before it creates the instance."""
+    _, runs, _ = gcp
+    first = runs["first"]
+    ranges = first.sent("compute.globalAddresses.insert")
+    assert [(r.body["name"], r.status) for r in ranges] == [(f"{SQL}-google-services", 200)]
+    assert {k: ranges[0].body[k] for k in ("address", "prefixLength", "addressType", "purpose", "network")} == {
+        "address": "10.21.0.0", "prefixLength": 16, "addressType": "INTERNAL", "purpose": "VPC_PEERING",
+        "network": network_url(SQL)}
+    connects = first.sent("servicenetworking.services.connections.create")
+    assert len(connects) == 1 and connects[0].status == 200
+    assert connects[0].path == "/v1/services/servicenetworking.googleapis.com/connections"
+    assert connects[0].body == {"network": f"projects/123456789012/global/networks/{SQL}-net",
+                                "reservedPeeringRanges": [f"{SQL}-google-services"]}
+    polls = first.sent("servicenetworking.operations.get")
+    assert polls and polls[-1].answer["done"] is True and "error" not in polls[-1].answer
+    order = [r.method_id for r in first.requests]
+    assert order.index("servicenetworking.services.connections.create") < order.index("sql.instances.insert")
+    # The deployment without Cloud SQL needs none of it.
+    assert all(PLAIN not in json.dumps(r.body) for r in ranges + connects)
+
+
 def test_firewall_bodies_as_sent(gcp):
     _, runs, _ = gcp
     sent = {b["name"]: b for b in (r.body for r in runs["first"].sent("compute.firewalls.insert"))}
@@ -301,13 +416,16 @@ def test_firewall_bodies_as_sent(gcp):
     for name in (PLAIN, SQL):
         web, ssh = sent[f"{name}-allow-web"], sent[f"{name}-allow-ssh"]
         # The exact network sent: a full URL, the project once (1.10.2 doubled a partial one).
-        assert web["network"] == ssh["network"] == NETWORK_URL
+        assert web["network"] == ssh["network"] == network_url(name)
         assert web["allowed"] == [{"IPProtocol": "tcp", "ports": ["80", "443"]}]
         assert web["sourceRanges"] == ["0.0.0.0/0"] and web["targetTags"] == [name]
         assert ssh["allowed"] == [{"IPProtocol": "tcp", "ports": ["22"]}]
         assert ssh["sourceRanges"] == ["203.0.113.7/32"] and ssh["targetTags"] == [name]
     opened = {p for body in sent.values() for a in body["allowed"] for p in a.get("ports", ["all"])}
     assert opened == {"22", "80", "443"}, opened  # never 5000, 5432, 3306 or all ports
+    # The network's rules were read (the check for other rules open to SSH) before any was made.
+    order = [r.method_id for r in runs["first"].requests]
+    assert order.index("compute.firewalls.list") < order.index("compute.firewalls.insert")
 
 
 def test_old_firewall_form_is_refused_like_google_would(gcp):
@@ -324,6 +442,7 @@ def test_old_firewall_form_is_refused_like_google_would(gcp):
 def test_bucket_as_sent(gcp):
     _, runs, _ = gcp
     sent = {r.body["name"]: r for r in runs["first"].sent("storage.buckets.insert")}
+    patches = {r.path.rsplit("/", 1)[1]: r for r in runs["first"].sent("storage.buckets.patch")}
     for name in (PLAIN, SQL):
         record = sent[bucket(name)]
         assert record.query["project"] == [PROJECT]
@@ -333,6 +452,11 @@ def test_bucket_as_sent(gcp):
         assert body["versioning"] == {"enabled": True}
         assert body["labels"]["mlflow-deployment"] == name
         assert body["location"] == "EUROPE-WEST1"
+        # Soft delete: what is deleted or overwritten stays restorable for 30 days (the bucket came with 7).
+        assert patches[bucket(name)].body == {"softDeletePolicy": {"retentionDurationSeconds": str(30 * 86400)}}
+        assert patches[bucket(name)].status == 200
+        stored = runs["first"].state["buckets"][bucket(name)]
+        assert stored["softDeletePolicy"]["retentionDurationSeconds"] == str(30 * 86400)
 
 
 def test_vm_as_sent(gcp):
@@ -344,26 +468,29 @@ def test_vm_as_sent(gcp):
         assert vm["shieldedInstanceConfig"] == {
             "enableSecureBoot": True, "enableVtpm": True, "enableIntegrityMonitoring": True}
         assert vm["disks"][0]["initializeParams"]["sourceImage"] == "projects/debian-cloud/global/images/family/debian-12"
-        assert vm["networkInterfaces"][0]["network"] == NETWORK_URL
+        assert vm["networkInterfaces"][0]["network"] == network_url(name)
+        assert vm["networkInterfaces"][0]["subnetwork"] == f"projects/{PROJECT}/regions/europe-west1/subnetworks/{name}-subnet"
         assert vm["machineType"].endswith(f"/projects/{PROJECT}/zones/{ZONE}/machineTypes/e2-medium")
         assert vm["tags"] == {"items": [name]}
         assert vm["labels"]["mlflow-deployment"] == name
         metadata = {item["key"]: item["value"] for item in vm["metadata"]["items"]}
         assert metadata["ssh-keys"].startswith("mlflow-admin:ssh-ed25519 ")
         assert metadata["block-project-ssh-keys"] == "TRUE"
-    # The stored VM is what Google would answer: no input-only initializeParams, full links.
+    # The stored VM is what Google would answer: no input-only initializeParams, full links, an address of its subnet.
     stored = runs["first"].state["instances"][(PROJECT, ZONE, f"{PLAIN}-vm")]
     assert "initializeParams" not in stored["disks"][0]
-    assert stored["networkInterfaces"][0]["subnetwork"].startswith("https://www.googleapis.com/compute/v1/")
+    assert stored["networkInterfaces"][0]["subnetwork"] == f"{COMPUTE}/regions/europe-west1/subnetworks/{PLAIN}-subnet"
+    assert stored["networkInterfaces"][0]["networkIP"].startswith("10.20.0.")
 
 
 def test_operations_polled_to_done(gcp):
     _, runs, _ = gcp
     requests = runs["first"].requests
     inserts = [r for r in requests if r.status == 200 and r.method_id in (
-        "compute.firewalls.insert", "compute.instances.insert", "sql.instances.insert", "sql.databases.insert",
-        "sql.users.insert")]
-    assert len(inserts) == 4 + 2 + 3, [r.method_id for r in inserts]  # 4 rules, 2 VMs; instance, database, user
+        "compute.networks.insert", "compute.subnetworks.insert", "compute.globalAddresses.insert",
+        "compute.firewalls.insert", "compute.instances.insert", "sql.instances.insert", "sql.users.insert")]
+    # 2 networks, 2 subnets, 1 reserved range, 4 rules, 2 VMs; the Cloud SQL instance and its admin user
+    assert len(inserts) == 2 + 2 + 1 + 4 + 2 + 2, [r.method_id for r in inserts]
     for insert in inserts:
         op = insert.answer
         assert op["status"] == "PENDING" and op["targetLink"].startswith("https://"), op
@@ -383,11 +510,26 @@ def test_service_account_retried_until_usable(gcp):
     assert "FAILED - RETRYING" in runs["first"].output
 
 
+def test_bucket_roles_create_and_read_only(gcp):
+    """The VM may create and read objects, and delete none: no current object, no old version."""
+    _, runs, _ = gcp
+    for name in (PLAIN, SQL):
+        policy = runs["first"].state["bucket_policies"][bucket(name)]
+        assert member_bindings(policy, f"serviceAccount:{sa(name)}") == {(r, None) for r in BUCKET_ROLES}
+        written = [r for r in runs["first"].sent("storage.buckets.setIamPolicy")
+                   if r.path.endswith(f"/b/{bucket(name)}/iam") and r.status == 200][0]
+        roles = {b["role"] for b in written.body["bindings"] if f"serviceAccount:{sa(name)}" in b["members"]}
+        assert roles == set(BUCKET_ROLES)
+        assert not roles & {"roles/storage.objectAdmin", "roles/storage.objectUser", "roles/storage.admin"}
+    reads = runs["first"].sent("storage.buckets.getIamPolicy")
+    assert reads and all(r.query["optionsRequestedPolicyVersion"] == ["3"] for r in reads)
+
+
 def test_bucket_binding_survives_a_concurrent_change(gcp):
     _, runs, _ = gcp
     policy = runs["first"].state["bucket_policies"][bucket(PLAIN)]
     members = {(b["role"], m) for b in policy["bindings"] for m in b["members"]}
-    assert ("roles/storage.objectAdmin", f"serviceAccount:{sa(PLAIN)}") in members
+    assert ("roles/storage.objectCreator", f"serviceAccount:{sa(PLAIN)}") in members
     assert ("roles/storage.objectViewer", "user:someone-else@example.com") in members  # not lost
     # The write carried the etag it had read (what makes the conflict visible instead of lost).
     last = [r for r in runs["first"].sent("storage.buckets.setIamPolicy") if r.status == 200][0]
@@ -395,6 +537,19 @@ def test_bucket_binding_survives_a_concurrent_change(gcp):
     # Only the bucket, never the project, for the deployment without Cloud SQL.
     project_writes = [r for r in runs["first"].sent("cloudresourcemanager.projects.setIamPolicy")]
     assert all(f"serviceAccount:{sa(PLAIN)}" not in json.dumps(r.body) for r in project_writes)
+
+
+def test_old_bucket_role_removed(gcp):
+    """roles/storage.objectAdmin left by an earlier version is taken away: the VM's roles on the bucket are
+    exactly gcp_infra_bucket_roles."""
+    _, runs, _ = gcp
+    run = runs["stopped"]
+    writes = [r for r in run.sent("storage.buckets.setIamPolicy") if r.status == 200]
+    assert len(writes) == 1
+    held = {b["role"] for b in writes[0].body["bindings"] if f"serviceAccount:{sa(SQL)}" in b["members"]}
+    assert held == set(BUCKET_ROLES)
+    policy = run.state["bucket_policies"][bucket(SQL)]
+    assert member_bindings(policy, f"serviceAccount:{sa(SQL)}") == {(r, None) for r in BUCKET_ROLES}
 
 
 def test_cloudsql_instance_as_sent(gcp):
@@ -406,36 +561,50 @@ def test_cloudsql_instance_as_sent(gcp):
     assert body["name"] == f"{SQL}-db" and body["region"] == "europe-west1" and body["databaseVersion"] == "POSTGRES_16"
     settings = body["settings"]
     assert settings["edition"] == "ENTERPRISE" and settings["tier"] == "db-custom-1-3840"
+    # Private IP only, on the deployment's own network, and no connection without TLS.
     assert settings["ipConfiguration"] == {"ipv4Enabled": False,
-                                           "privateNetwork": f"projects/{PROJECT}/global/networks/default"}
+                                           "privateNetwork": f"projects/{PROJECT}/global/networks/{SQL}-net",
+                                           "sslMode": "ENCRYPTED_ONLY"}
     assert settings["backupConfiguration"] == {"enabled": True}
     assert settings["userLabels"]["mlflow-deployment"] == SQL
     stored = runs["first"].state["sql_instances"][(PROJECT, f"{SQL}-db")]
     assert stored["state"] == "RUNNABLE" and stored["ipAddresses"] == [
         {"type": "PRIVATE", "ipAddress": stored["ipAddresses"][0]["ipAddress"]}]
+    assert stored["settings"]["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
     # Polled until DONE before anything else touched the instance.
     polls = [r for r in runs["first"].requests if r.method_id == "sql.operations.get"]
     assert polls and all(r.status == 200 for r in polls)
 
 
-def test_cloudsql_database_and_user_as_sent(gcp):
+def test_cloudsql_admin_user_as_sent(gcp):
+    """The Admin API makes one user, the admin (a cloudsqlsuperuser member); MLflow's user and database are
+    db_client's to make on the VM, owned by MLflow's user."""
     _, runs, _ = gcp
-    databases = runs["first"].sent("sql.databases.insert")
-    assert [(r.body["name"], r.body.get("charset"), r.status) for r in databases] == [("mlflow", "UTF8", 200)]
+    assert runs["first"].sent("sql.databases.insert") == []
     users = runs["first"].sent("sql.users.insert")
     assert len(users) == 1 and users[0].status == 200
-    assert users[0].body == {"name": "mlflow", "password": PASSWORD}  # no host: PostgreSQL users have none
-    assert runs["first"].state["sql_users"][(PROJECT, f"{SQL}-db")]["mlflow"]["password"] == PASSWORD
-    assert PASSWORD not in runs["first"].output
+    assert users[0].body == {"name": "mlflow_admin", "password": ADMIN_PASSWORD}  # no host: PostgreSQL users have none
+    stored = runs["first"].state["sql_users"][(PROJECT, f"{SQL}-db")]
+    assert set(stored) == {"postgres", "mlflow_admin"} and stored["mlflow_admin"]["password"] == ADMIN_PASSWORD
+    assert ADMIN_PASSWORD not in runs["first"].output and PASSWORD not in runs["first"].output
 
 
-def test_cloudsql_client_binding_on_the_project(gcp):
+def test_cloudsql_client_binding_on_the_one_instance(gcp):
     _, runs, _ = gcp
+    reads = runs["first"].sent("cloudresourcemanager.projects.getIamPolicy")
+    assert reads and all(r.body == {"options": {"requestedPolicyVersion": 3}} for r in reads)
     writes = runs["first"].sent("cloudresourcemanager.projects.setIamPolicy")
     assert [r.status for r in writes] == [409, 200], [(r.status, r.body) for r in writes]  # concurrent change, retried
+    sent = writes[-1].body["policy"]
+    assert sent["version"] == 3 and sent["etag"]
+    member = f"serviceAccount:{sa(SQL)}"
+    ours = [b for b in sent["bindings"] if member in b["members"]]
+    assert ours == [{"role": "roles/cloudsql.client", "members": [member], "condition": condition(SQL)}]
     policy = runs["first"].state["project_policies"][PROJECT]
+    assert policy["version"] == 3
+    # The unconditional binding an earlier version made is gone; nobody else's binding was touched.
+    assert member_bindings(policy, member) == {("roles/cloudsql.client", f"mlflow-{SQL}-cloudsql")}
     members = {(b["role"], m) for b in policy["bindings"] for m in b["members"]}
-    assert ("roles/cloudsql.client", f"serviceAccount:{sa(SQL)}") in members
     assert ("roles/viewer", "user:someone-else@example.com") in members
     assert not any(m == f"serviceAccount:{sa(PLAIN)}" for _, m in members)
 
@@ -464,7 +633,12 @@ def test_inventory_alone_configures_the_same_vm_the_same_way(gcp):
     assert vm["cloudsql_proxy_instance_connection_name"] == f"{PROJECT}:europe-west1:{SQL}-db"
     assert (vm["db_client_engine"], vm["db_client_host"], vm["db_client_port"], vm["db_client_sslmode"]) == (
         "postgresql", "127.0.0.1", 5432, "disable")
+    # MLflow connects as its own user, the owner of its database; db_client creates both as the admin that
+    # provisioning made through the Admin API, whose password stays on the controller (an argument of the
+    # database modules, no file on the VM).
     assert (vm["db_client_database"], vm["db_client_user"], vm["db_client_password"]) == ("mlflow", "mlflow", PASSWORD)
+    assert (vm["db_client_admin_user"], vm["db_client_admin_password"], vm["db_client_admin_database"]) == (
+        "mlflow_admin", ADMIN_PASSWORD, "postgres")
     assert "mlflow_servers" in vm["group_names"]
 
 
@@ -506,6 +680,19 @@ def test_check_mode_after_provision(gcp):
     assert check.writes == []
 
 
+def test_refusals_write_nothing(gcp):
+    """A VM on another network than the one named, and a network whose rules let the internet reach SSH:
+    both stop the run before anything is written."""
+    _, runs, _ = gcp
+    run = runs["refusals"]
+    assert re.search(r"^localhost\s+:.* failed=0 .* rescued=2", run.output, re.M), run.output[-5000:]
+    assert run.writes == [], [(r.method_id, r.path) for r in run.writes]
+    assert f"VM {PLAIN}-vm is on network '{PLAIN}-net'" in run.output
+    assert "gcp_infra_network=mlflow-test-net" in run.output
+    assert "Firewall rule default-allow-ssh of network default lets 0.0.0.0/0" in run.output
+    assert "gcloud compute firewall-rules delete default-allow-ssh" in run.output
+
+
 def test_stopped_vm_refused_when_asked(gcp):
     _, runs, _ = gcp
     refused = runs["stopped_refused"]
@@ -540,15 +727,18 @@ def test_cloudsql_changed_settings_and_password(gcp):
     reads = [r for r in run.requests if r.method_id == "sql.instances.get"]
     assert len(reads) >= 2 and run.requests.index(reads[1]) < run.requests.index(patch)
     # Only what differs, with the settingsVersion that was read.
-    assert patch.body == {"settings": {"tier": "db-custom-2-7680", "settingsVersion": "1"}}
+    assert patch.body == {"settings": {"tier": "db-custom-2-7680",
+                                       "ipConfiguration": {"sslMode": "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"},
+                                       "settingsVersion": "1"}}
     assert patch.status == 200
-    # An empty gcp_infra_db_password: generated on the controller (0600) and sent, never shown.
+    # An empty gcp_infra_db_admin_password: generated on the controller (0600) and sent, never shown.
     generated, mode = runs["generated"]
     assert generated and re.fullmatch(r"[A-Za-z0-9]{32}", generated) and mode == 0o600, (generated is None, mode)
-    assert user.query == {"name": ["mlflow"]} and user.body == {"password": generated} and user.status == 200
+    assert user.query == {"name": ["mlflow_admin"]} and user.body == {"password": generated} and user.status == 200
     stored = run.state["sql_instances"][(PROJECT, f"{SQL}-db")]["settings"]
     assert stored["tier"] == "db-custom-2-7680" and stored["settingsVersion"] == "2"
-    assert generated not in run.output and PASSWORD not in run.output
+    assert stored["ipConfiguration"]["sslMode"] == "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
+    assert generated not in run.output and PASSWORD not in run.output and ADMIN_PASSWORD not in run.output
 
 
 # -- teardown --------------------------------------------------------------------
@@ -561,6 +751,15 @@ def test_teardown_refused_without_confirmation(gcp):
     assert refused.requests == []
 
 
+def test_teardown_stops_for_someone_elses_cloudsql_on_the_network(gcp):
+    _, runs, _ = gcp
+    run = runs["foreign_sql"]
+    assert run.proc.returncode != 0
+    assert "Cloud SQL instance someone-elses-db is not labelled mlflow-deployment=mlflow-sql" in run.output
+    assert "Nothing was removed" in run.output
+    assert run.writes == [], [(r.method_id, r.path) for r in run.writes]
+
+
 def test_teardown_removes_what_was_made_and_keeps_the_bucket(gcp):
     _, runs, _ = gcp
     down = runs["down"]
@@ -569,7 +768,14 @@ def test_teardown_removes_what_was_made_and_keeps_the_bucket(gcp):
     # Exactly the deployment's resources are gone; the other deployment's stay.
     assert set(before["instances"]) - set(state["instances"]) == {(PROJECT, ZONE, f"{SQL}-vm")}
     assert set(before["firewalls"]) - set(state["firewalls"]) == {(PROJECT, f"{SQL}-allow-web"), (PROJECT, f"{SQL}-allow-ssh")}
-    assert set(state["firewalls"]) == {(PROJECT, f"{PLAIN}-allow-web"), (PROJECT, f"{PLAIN}-allow-ssh")}
+    assert {k for k in state["firewalls"] if k[1].startswith("mlflow-")} == {
+        (PROJECT, f"{PLAIN}-allow-web"), (PROJECT, f"{PLAIN}-allow-ssh")}
+    # Its network, subnet and reserved range too; the other deployment's and the default network stay.
+    assert set(before["networks"]) - set(state["networks"]) == {(PROJECT, f"{SQL}-net")}
+    assert (PROJECT, f"{PLAIN}-net") in state["networks"] and (PROJECT, "default") in state["networks"]
+    assert set(before["subnetworks"]) - set(state["subnetworks"]) == {(PROJECT, "europe-west1", f"{SQL}-subnet")}
+    assert list(state["subnetworks"]) == [(PROJECT, "europe-west1", f"{PLAIN}-subnet")]
+    assert state["global_addresses"] == {}
     assert list(state["service_accounts"]) == [sa(PLAIN)]
     assert state["sql_instances"] == {}
     assert sorted(state["buckets"]) == sorted([bucket(PLAIN), bucket(SQL)])  # kept unless asked
@@ -578,8 +784,32 @@ def test_teardown_removes_what_was_made_and_keeps_the_bucket(gcp):
     policy = state["project_policies"][PROJECT]
     assert not any(f"serviceAccount:{sa(SQL)}" in b["members"] for b in policy["bindings"])
     assert ("roles/viewer", "user:someone-else@example.com") in {(b["role"], m) for b in policy["bindings"] for m in b["members"]}
+    removed = [r for r in down.sent("cloudresourcemanager.projects.setIamPolicy") if r.status == 200]
+    assert len(removed) == 1 and removed[0].body["policy"]["version"] == 3
     deletes = down.sent("sql.instances.delete")
     assert [r.path for r in deletes] == [f"/v1/projects/{PROJECT}/instances/{SQL}-db"]
+
+
+def test_teardown_removes_the_network_after_what_used_it(gcp):
+    """The network goes last: after the VM, the rules and Cloud SQL; its private services connection is
+    refused (Cloud SQL keeps its side for days after a deletion), so the peering is removed with Compute,
+    then the reserved range, the subnet and the network."""
+    _, runs, _ = gcp
+    down = runs["down"]
+    order = [r.method_id for r in down.writes]
+    assert order[-5:] == ["servicenetworking.services.connections.deleteConnection", "compute.networks.removePeering",
+                          "compute.globalAddresses.delete", "compute.subnetworks.delete", "compute.networks.delete"], order
+    for earlier in ("compute.instances.delete", "compute.firewalls.delete", "sql.instances.delete"):
+        assert order.index(earlier) < order.index("servicenetworking.services.connections.deleteConnection")
+    (delete,) = down.sent("servicenetworking.services.connections.deleteConnection")
+    assert delete.path == "/v1/services/servicenetworking.googleapis.com/connections/servicenetworking-googleapis-com"
+    assert delete.body == {"consumerNetwork": f"projects/123456789012/global/networks/{SQL}-net"}
+    refused = [r.answer for r in down.sent("servicenetworking.operations.get") if (r.answer or {}).get("done")]
+    assert refused and "Producer services" in refused[-1]["error"]["message"]
+    (removal,) = down.sent("compute.networks.removePeering")
+    assert removal.path == f"/compute/v1/projects/{PROJECT}/global/networks/{SQL}-net/removePeering"
+    assert removal.body == {"name": "servicenetworking-googleapis-com"} and removal.status == 200
+    assert [r.status for r in down.sent("compute.networks.delete")] == [200]
 
 
 def test_teardown_of_versioned_buckets(gcp):
@@ -613,7 +843,7 @@ def test_nothing_reached_anything_but_the_double(gcp):
     # answers 404, which google-auth tolerates); the rest are the APIs the playbooks call.
     assert hosts <= {"oauth2.googleapis.com", "iam.googleapis.com", "compute.googleapis.com", "www.googleapis.com",
                      "storage.googleapis.com", "iamcredentials.googleapis.com", "sqladmin.googleapis.com",
-                     "cloudresourcemanager.googleapis.com"}, hosts
+                     "cloudresourcemanager.googleapis.com", "servicenetworking.googleapis.com"}, hosts
     unrouted = [(r.method, r.host, r.path) for r in double.state.requests
                 if not r.method_id and r.host not in ("oauth2.googleapis.com", "iamcredentials.googleapis.com")]
     assert unrouted == []

@@ -34,7 +34,8 @@ ALIASES = {
     "compute.v1": ["https://www.googleapis.com/compute/v1/"],
     "storage.v1": ["https://www.googleapis.com/storage/v1/"],
 }
-APIS = ("compute.v1", "storage.v1", "iam.v1", "cloudresourcemanager.v1", "sqladmin.v1", "sqladmin.v1beta4")
+APIS = ("compute.v1", "storage.v1", "iam.v1", "cloudresourcemanager.v1", "sqladmin.v1", "sqladmin.v1beta4",
+        "servicenetworking.v1")
 
 # Fields that are output only in the schema, but that Google's servers accept
 # in a request when they hold the only value they can hold: `kind` (the

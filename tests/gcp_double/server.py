@@ -1,8 +1,9 @@
 """An HTTPS double of the Google APIs that mlops.mlflow.gcp_infra calls, for
-tests only: OAuth token, IAM service accounts, Resource Manager project IAM
-policies, Compute Engine firewalls, instances and operations, Cloud Storage
-buckets, their IAM policies and object versions, Cloud SQL Admin instances,
-databases, users and operations (v1 and v1beta4).
+tests only: OAuth token, IAM service accounts, Resource Manager projects and
+their IAM policies, Compute Engine networks, subnetworks, global addresses,
+firewalls, instances and operations, Service Networking connections and
+operations, Cloud Storage buckets, their IAM policies and object versions,
+Cloud SQL Admin instances, databases, users and operations (v1 and v1beta4).
 
 It listens on 127.0.0.1 with a certificate for *.googleapis.com signed by a
 CA made for the test (trusted through REQUESTS_CA_BUNDLE / SSL_CERT_FILE),
@@ -21,16 +22,37 @@ depends on, each one documented by Google:
   subnetwork, machine and disk types, the source image) must be a full URL or
   one of the partial forms the API documents, for this project and zone, and
   name something that exists (a network must exist; `default` does);
+- networks: a project comes with the auto mode network `default` and its
+  pre-made firewall rules (default-allow-ssh from 0.0.0.0/0 among them); new
+  networks must say autoCreateSubnetworks (no legacy networks); a subnet's
+  range is /8 to /29, written with its first address, in the request's
+  region, and overlaps nothing of its network; a VM on a custom mode network
+  needs a subnet and takes its address from it; nothing is deleted while
+  something uses it (a network with rules, subnets, VMs, reserved ranges or
+  peerings; a subnet with VMs; a reserved range with its peering);
+- private services access: a VPC_PEERING range is INTERNAL and belongs to a
+  network; a Service Networking connection names the network by project
+  number, needs such ranges and adds the peering servicenetworking-googleapis-com
+  to the network; Cloud SQL's private IP needs that peering (or a network set
+  up beforehand, private_services_access); once a Cloud SQL instance has used
+  the network, deleting the connection fails (Cloud SQL keeps its side for
+  days after an instance is deleted) and networks.removePeering is the way out;
 - Cloud SQL: PostgreSQL 16 and later default to the Enterprise Plus edition,
   which takes only db-perf-optimized-N-* tiers; Enterprise takes db-custom-C-M
   (0.9-6.5 GB per vCPU, multiple of 256 MB, at least 3840 MB) and the shared
   tiers; private IP needs private services access on the network; a deleted
   instance's name stays taken; one operation at a time per instance;
-  PostgreSQL users are listed without a `host` field;
+  PostgreSQL users are listed without a `host` field; sslMode and the legacy
+  requireSsl only in the pairs the API documents;
 - IAM policies are written with their etag: a stale one gets 409 (Resource
   Manager) or 412 (Storage); members that are service accounts must exist;
   a bucket with public access prevention refuses allUsers/allAuthenticatedUsers;
-- a bucket that still holds objects, live or noncurrent, refuses deletion (409).
+  a conditional role binding needs policy version 3 (to write it, or to write
+  a policy that has one), a title and no basic role; a version 1 read of such
+  a policy shows <role>_withcond_<hash> (Resource Manager) or is refused
+  (Storage);
+- a bucket that still holds objects, live or noncurrent, refuses deletion (409);
+  its soft delete retention is 0 or 7 to 90 days.
 
 Answers are shaped like Google's: full https://www.googleapis.com/... links
 (Compute answers on www.googleapis.com and compute.googleapis.com alike),
@@ -38,8 +60,9 @@ server-filled defaults (firewall priority, direction, logConfig; instance
 scheduling, NIC names and addresses, disks; bucket soft delete policy...),
 fingerprints and etags that change with the content, no input-only fields
 (an instance's disks carry no initializeParams). Compute and SQL operations go
-PENDING -> RUNNING -> DONE, one step per poll, with a targetLink; what they
-change happens as they complete.
+PENDING -> RUNNING -> DONE, one step per poll, with a targetLink; Service
+Networking's are google.longrunning operations (done, then error or
+response); what they change happens as they complete.
 
 Faults can be injected: `inject_conflict(method_id)` makes someone else
 change the resource just before the next such call (so its etag is stale),
@@ -85,6 +108,10 @@ NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 CALLER = "provisioner@{project}.iam.gserviceaccount.com"
 # Reads: every other method id (except the token) is a write.
 READ_SUFFIXES = (".get", ".list", ".aggregatedList", ".getIamPolicy", ".testIamPermissions")
+# The peering a servicenetworking connection makes on the consumer's network.
+PSA_PEERING = "servicenetworking-googleapis-com"
+SERVICENETWORKING = "https://servicenetworking.googleapis.com/v1/"
+BASIC_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
 
 
 def make_pki(directory: Path) -> tuple[Path, Path, Path]:
@@ -145,6 +172,7 @@ class ApiError(Exception):
         self.status, self.message, self.reason = status, message, reason
 
 
+GRPC_CODES = {"FAILED_PRECONDITION": 9, "notFound": 5, "alreadyExists": 6, "invalid": 3}
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 409: "ABORTED", 412: "FAILED_PRECONDITION", 500: "INTERNAL", 501: "UNIMPLEMENTED"}
 
@@ -201,7 +229,12 @@ class State:
     service_accounts: dict = field(default_factory=dict)  # email -> resource
     sa_pending: dict = field(default_factory=dict)  # email -> policy writes that still refuse it
     project_policies: dict = field(default_factory=dict)  # project -> policy
-    networks: dict = field(default_factory=dict)  # (project, name) -> {"psa": bool}
+    networks: dict = field(default_factory=dict)  # (project, name) -> {"resource": network, "psa": bool}
+    subnetworks: dict = field(default_factory=dict)  # (project, region, name) -> resource
+    global_addresses: dict = field(default_factory=dict)  # (project, name) -> resource
+    connections: dict = field(default_factory=dict)  # (project, network) -> servicenetworking Connection
+    producer_networks: set = field(default_factory=set)  # (project, network) some Cloud SQL instance ever used
+    projects_seen: set = field(default_factory=set)  # projects whose default network and rules exist
     firewalls: dict = field(default_factory=dict)  # (project, name) -> resource
     instances: dict = field(default_factory=dict)  # (project, zone, name) -> resource
     buckets: dict = field(default_factory=dict)  # name -> resource
@@ -285,13 +318,13 @@ def _cidr(value, field_name):
 
 def _iam_members(state: State, policy: dict, current: dict, where: str, public_allowed: bool = True):
     """Checks the members a policy write adds (those already in the policy stay as they are)."""
-    known = {(b.get("role"), m) for b in current.get("bindings", []) for m in b.get("members", [])}
+    known = {(b.get("role"), _condition_key(b), m) for b in current.get("bindings", []) for m in b.get("members", [])}
     for binding in policy.get("bindings", []):
         role = binding.get("role", "")
         if not re.fullmatch(r"(roles|projects/[^/]+/roles|organizations/[0-9]+/roles)/[A-Za-z0-9_.]+", role):
             raise ApiError(400, f"Role {role} is not supported for this resource.")
         for member in binding.get("members", []):
-            if (role, member) in known:
+            if (role, _condition_key(binding), member) in known:
                 continue
             kind, _, ident = member.partition(":")
             if member in ("allUsers", "allAuthenticatedUsers"):
@@ -311,6 +344,77 @@ def _iam_members(state: State, policy: dict, current: dict, where: str, public_a
                     raise ApiError(400, f"Service account {ident} does not exist.")
 
 
+def _condition_key(binding: dict) -> str:
+    return json.dumps(binding.get("condition"), sort_keys=True)
+
+
+def _conditional(policy: dict) -> bool:
+    return any(b.get("condition") for b in policy.get("bindings", []))
+
+
+def _withcond(binding: dict) -> str:
+    digest = hashlib.sha256(_condition_key(binding).encode()).hexdigest()[:20]
+    return f"{binding['role']}_withcond_{digest}"
+
+
+def _policy_view(policy: dict, requested, refuse_lower: bool = False) -> dict:
+    """A stored policy as getIamPolicy answers it. Google: a policy with
+    conditional role bindings comes as version 3 only when version 3 is
+    requested; Resource Manager answers a lower request with version 1, each
+    conditional binding's role suffixed _withcond_<hash> and its condition
+    left out (iam/docs/troubleshooting-withcond); Cloud Storage refuses it
+    ("If the optionsRequestedPolicyVersion is for an older version that
+    doesn't support part of the requested IAM policy, the request fails")."""
+    view = json.loads(json.dumps(policy))
+    if not _conditional(policy):
+        view["version"] = 1
+        return view
+    if int(requested or 0) >= 3:
+        view["version"] = 3
+        return view
+    if refuse_lower:
+        raise ApiError(400, "The policy has conditional role bindings: request policy version 3 "
+                            "(optionsRequestedPolicyVersion=3).", "invalid")
+    view["version"] = 1
+    for binding in view["bindings"]:
+        if binding.get("condition"):
+            binding["role"] = _withcond(binding)
+            del binding["condition"]
+    return view
+
+
+def _check_conditions(policy: dict, current: dict):
+    """Google (Policy.version): any operation that affects conditional role
+    bindings must specify version 3 (adding, changing or removing one, or
+    removing any binding from a policy that has them: a version 1 write
+    with the etag is refused, one without it drops every condition); a
+    condition needs a title and an expression; basic roles take none; a
+    role read as <role>_withcond_<hash> is not a role."""
+    version = int(policy.get("version") or 0)
+    if version not in (0, 1, 3):
+        raise ApiError(400, f"Invalid value for policy.version: {version}. Valid values are 0, 1 and 3.")
+    for binding in policy.get("bindings", []):
+        role = binding.get("role", "")
+        if "_withcond_" in role:
+            raise ApiError(400, f"Role {role} is not supported: it is how a version 1 policy shows a conditional "
+                                f"role binding; read the policy with version 3 and write that.")
+        condition = binding.get("condition")
+        if condition is None:
+            continue
+        if version != 3:
+            raise ApiError(400, f"The binding of {role} has a condition: policy version 3 is required for "
+                                f"conditional role bindings (got {version}).")
+        if not condition.get("title") or not condition.get("expression"):
+            raise ApiError(400, "A condition needs a title and an expression.")
+        if role in BASIC_ROLES:
+            raise ApiError(400, f"Conditions are not supported for the basic role {role}.")
+        expression = condition["expression"]
+        if expression.count('"') % 2 or expression.count("'") % 2 or expression.count("(") != expression.count(")"):
+            raise ApiError(400, f"Condition expression '{expression}' could not be parsed.")
+    if _conditional(current) and version != 3 and policy.get("etag"):
+        raise ApiError(400, "The policy has conditional role bindings: set it with policy version 3.")
+
+
 class Api:
     """The method implementations, by discovery method id."""
 
@@ -322,12 +426,54 @@ class Api:
     def next_id(self) -> str:
         return str(next(self.s.ids))
 
+    def project_defaults(self, project: str):
+        """What a new project comes with: the auto-mode network `default` (of
+        default_networks) and its pre-made firewall rules, among them
+        default-allow-ssh from 0.0.0.0/0 (Google: "Pre-populated rules in the
+        default network")."""
+        if project in self.s.projects_seen:
+            return
+        self.s.projects_seen.add(project)
+        for name in sorted(self.double.default_networks):
+            url = f"{COMPUTE}projects/{project}/global/networks/{name}"
+            network_id = self.next_id()
+            self.s.networks[(project, name)] = {"psa": name in self.double.private_services_access, "resource": {
+                "kind": "compute#network", "id": network_id, "creationTimestamp": _compute_time(), "name": name,
+                "description": "Default network for the project", "selfLink": url,
+                "selfLinkWithId": f"{COMPUTE}projects/{project}/global/networks/{network_id}",
+                "autoCreateSubnetworks": True,
+                "subnetworks": [f"{COMPUTE}projects/{project}/regions/{z.rsplit('-', 1)[0]}/subnetworks/{name}"
+                                for z in sorted(set(self.double.zones))],
+                "routingConfig": {"routingMode": "REGIONAL"},
+                "networkFirewallPolicyEnforcementOrder": "AFTER_CLASSIC_FIREWALL"}}
+            if name != "default":
+                continue
+            for rule, allowed, ranges in (
+                    ("default-allow-internal", [{"IPProtocol": "tcp", "ports": ["0-65535"]},
+                                                {"IPProtocol": "udp", "ports": ["0-65535"]}, {"IPProtocol": "icmp"}],
+                     ["10.128.0.0/9"]),
+                    ("default-allow-ssh", [{"IPProtocol": "tcp", "ports": ["22"]}], ["0.0.0.0/0"]),
+                    ("default-allow-rdp", [{"IPProtocol": "tcp", "ports": ["3389"]}], ["0.0.0.0/0"]),
+                    ("default-allow-icmp", [{"IPProtocol": "icmp"}], ["0.0.0.0/0"])):
+                self.s.firewalls[(project, rule)] = {
+                    "kind": "compute#firewall", "id": self.next_id(), "creationTimestamp": _compute_time(),
+                    "name": rule, "description": "", "network": url, "priority": 65534, "sourceRanges": ranges,
+                    "allowed": allowed, "direction": "INGRESS", "logConfig": {"enable": False}, "disabled": False,
+                    "selfLink": f"{COMPUTE}projects/{project}/global/firewalls/{rule}"}
+
     def network(self, project: str, name: str) -> dict:
-        if (project, name) not in self.s.networks and name in self.double.default_networks:
-            self.s.networks[(project, name)] = {"psa": name in self.double.private_services_access}
+        self.project_defaults(project)
         if (project, name) not in self.s.networks:
             raise ApiError(404, f"The resource 'projects/{project}/global/networks/{name}' was not found", "notFound")
         return self.s.networks[(project, name)]
+
+    def private_services_access(self, project: str, name: str) -> bool:
+        """Private services access on a network: set up beforehand (the
+        double's private_services_access), or a servicenetworking connection
+        whose peering is there."""
+        entry = self.network(project, name)
+        peered = any(p["name"] == PSA_PEERING for p in entry["resource"].get("peerings", []))
+        return entry["psa"] or peered
 
     def compute_operation(self, project, scope, op_type, target_link, target_id, done=None, running=None):
         name = f"operation-{int(datetime.datetime.now().timestamp() * 1000)}-{uuid.uuid4().hex[:13]}"
@@ -337,6 +483,8 @@ class Api:
                     "selfLink": f"{COMPUTE}projects/{project}/{scope}/operations/{name}"}
         if scope.startswith("zones/"):
             resource["zone"] = f"{COMPUTE}projects/{project}/{scope}"
+        if scope.startswith("regions/"):
+            resource["region"] = f"{COMPUTE}projects/{project}/{scope}"
         self.s.operations[name] = Operation(resource, done=done, running=running)
         return 200, dict(resource)
 
@@ -345,6 +493,18 @@ class Api:
         if op is None:
             raise ApiError(404, f"The resource 'operations/{name}' was not found", "notFound")
         r = op.resource
+        if "kind" not in r:  # a google.longrunning Operation: done, then error or response
+            if not r["done"]:
+                op.polls += 1
+                if op.polls >= self.double.op_polls:
+                    r["done"] = True
+                    try:
+                        if op.done:
+                            op.done()
+                        r["response"] = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+                    except ApiError as exc:
+                        r["error"] = {"code": GRPC_CODES.get(exc.reason, 3), "message": exc.message}
+            return dict(r)
         if r["status"] != "DONE":
             op.polls += 1
             if r["status"] == "PENDING":
@@ -421,7 +581,14 @@ class Api:
             "bindings": [{"role": "roles/owner", "members": [f"serviceAccount:{CALLER.format(project=project)}"]}]})
 
     def cloudresourcemanager_projects_getIamPolicy(self, p, q, body):
-        return 200, self._project_policy(p["resource"])
+        requested = ((body or {}).get("options") or {}).get("requestedPolicyVersion")
+        return 200, _policy_view(self._project_policy(p["resource"]), requested)
+
+    def cloudresourcemanager_projects_get(self, p, q, body):
+        project = p["projectId"]
+        return 200, {"projectNumber": PROJECT_NUMBER, "projectId": project, "lifecycleState": "ACTIVE",
+                     "name": project, "createTime": "2026-01-05T10:00:00.000Z",
+                     "parent": {"type": "organization", "id": "987654321098"}}
 
     def cloudresourcemanager_projects_setIamPolicy(self, p, q, body):
         project = p["resource"]
@@ -435,8 +602,10 @@ class Api:
         if policy.get("etag") and policy["etag"] != current["etag"]:
             raise ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write "
                                 "with exponential backoff.", "aborted")
+        _check_conditions(policy, current)
         _iam_members(self.s, policy, current, "the project's policy")
-        new = {"version": policy.get("version", 1), "bindings": [b for b in policy.get("bindings", []) if b.get("members")]}
+        bindings = [b for b in policy.get("bindings", []) if b.get("members")]
+        new = {"version": 3 if any(b.get("condition") for b in bindings) else 1, "bindings": bindings}
         new["etag"] = _fingerprint([new["bindings"], current["etag"]])
         self.s.project_policies[project] = new
         return 200, new
@@ -521,10 +690,347 @@ class Api:
             self.s.firewalls.pop((p["project"], p["firewall"]), None)
         return self.compute_operation(p["project"], "global", "delete", old["selfLink"], old["id"], done)
 
+    def compute_firewalls_list(self, p, q, body):
+        project = p["project"]
+        self.project_defaults(project)
+        items = [v for (pr, _), v in sorted(self.s.firewalls.items()) if pr == project]
+        return 200, self._listed(items, q, "compute#firewallList", f"{COMPUTE}projects/{project}/global/firewalls")
+
+    # -- Compute: networks, subnetworks, reserved ranges ---------------------
+    def _name(self, body, field_name="resource.name"):
+        name = body.get("name") or ""
+        if not NAME_RE.fullmatch(name):
+            raise ApiError(400, f"Invalid value for field '{field_name}': '{name}'. Must be a match of regex "
+                                f"'(?:[a-z](?:[-a-z0-9]{{0,61}}[a-z0-9])?)'")
+        return name
+
+    def _ranges_of(self, project, network_url):
+        """(what, range) of every IPv4 range already in a network: its subnets and its reserved peering ranges."""
+        for (pr, region, name), sub in sorted(self.s.subnetworks.items()):
+            if pr == project and sub["network"] == network_url:
+                yield f"projects/{pr}/regions/{region}/subnetworks/{name}", ipaddress.ip_network(sub["ipCidrRange"])
+        for (pr, name), address in sorted(self.s.global_addresses.items()):
+            if pr == project and address.get("network") == network_url and address.get("purpose") == "VPC_PEERING":
+                yield (f"projects/{pr}/global/addresses/{name}",
+                       ipaddress.ip_network(f"{address['address']}/{address['prefixLength']}"))
+
+    def _users_of_network(self, project, url):
+        users = [f"projects/{project}/global/firewalls/{n}" for (pr, n), f in sorted(self.s.firewalls.items())
+                 if pr == project and f["network"] == url]
+        users += [f"projects/{pr}/regions/{r}/subnetworks/{n}" for (pr, r, n), sub in sorted(self.s.subnetworks.items())
+                  if pr == project and sub["network"] == url]
+        users += [f"projects/{pr}/zones/{z}/instances/{n}" for (pr, z, n), vm in sorted(self.s.instances.items())
+                  if pr == project and any(nic["network"] == url for nic in vm["networkInterfaces"])]
+        users += [f"projects/{pr}/global/addresses/{n}" for (pr, n), a in sorted(self.s.global_addresses.items())
+                  if pr == project and a.get("network") == url]
+        return users
+
+    def compute_networks_get(self, p, q, body):
+        return 200, self.network(p["project"], p["network"])["resource"]
+
+    def compute_networks_list(self, p, q, body):
+        project = p["project"]
+        self.project_defaults(project)
+        items = [e["resource"] for (pr, _), e in sorted(self.s.networks.items()) if pr == project]
+        return 200, self._listed(items, q, "compute#networkList", f"{COMPUTE}projects/{project}/global/networks")
+
+    def compute_networks_insert(self, p, q, body):
+        project = p["project"]
+        self.project_defaults(project)
+        name = self._name(body)
+        if (project, name) in self.s.networks:
+            raise ApiError(409, f"The resource 'projects/{project}/global/networks/{name}' already exists", "alreadyExists")
+        if "autoCreateSubnetworks" not in body or "IPv4Range" in body:
+            raise ApiError(400, "Invalid value for field 'resource.autoCreateSubnetworks': legacy networks cannot be "
+                                "created; set autoCreateSubnetworks (false for a custom mode VPC network).")
+        mtu = int(body.get("mtu", 1460))
+        if not 1300 <= mtu <= 8896:
+            raise ApiError(400, f"Invalid value for field 'resource.mtu': {mtu}. Must be between 1300 and 8896.")
+        url = f"{COMPUTE}projects/{project}/global/networks/{name}"
+        network_id = self.next_id()
+        resource = {"kind": "compute#network", "id": network_id, "creationTimestamp": _compute_time(), "name": name,
+                    "selfLink": url, "selfLinkWithId": f"{COMPUTE}projects/{project}/global/networks/{network_id}",
+                    "autoCreateSubnetworks": bool(body["autoCreateSubnetworks"]), "mtu": mtu,
+                    "routingConfig": {"routingMode": body.get("routingConfig", {}).get("routingMode", "REGIONAL")},
+                    "networkFirewallPolicyEnforcementOrder": body.get("networkFirewallPolicyEnforcementOrder",
+                                                                      "AFTER_CLASSIC_FIREWALL")}
+        if body.get("description"):
+            resource["description"] = body["description"]
+        if resource["autoCreateSubnetworks"]:
+            resource["subnetworks"] = [f"{COMPUTE}projects/{project}/regions/{z.rsplit('-', 1)[0]}/subnetworks/{name}"
+                                       for z in sorted(set(self.double.zones))]
+
+        def done():
+            self.s.networks[(project, name)] = {"psa": False, "resource": resource}
+        return self.compute_operation(project, "global", "insert", url, network_id, done)
+
+    def compute_networks_delete(self, p, q, body):
+        project, name = p["project"], p["network"]
+        resource = self.network(project, name)["resource"]
+        users = self._users_of_network(project, resource["selfLink"])
+        users += [f"projects/{project}/global/networks/{name}/peerings/{x['name']}" for x in resource.get("peerings", [])]
+        if users:
+            raise ApiError(400, f"The network resource 'projects/{project}/global/networks/{name}' is already being used "
+                                f"by '{users[0]}'", "resourceInUseByAnotherResource")
+
+        def done():
+            self.s.networks.pop((project, name), None)
+            self.s.connections.pop((project, name), None)
+        return self.compute_operation(project, "global", "delete", resource["selfLink"], resource["id"], done)
+
+    def compute_networks_removePeering(self, p, q, body):
+        project, name = p["project"], p["network"]
+        resource = self.network(project, name)["resource"]
+        peering = body.get("name")
+        if not any(x["name"] == peering for x in resource.get("peerings", [])):
+            raise ApiError(400, f"Invalid value for field 'resource.name': '{peering}'. There is no peering with this "
+                                f"name on network '{name}'.")
+
+        def done():
+            resource["peerings"] = [x for x in resource["peerings"] if x["name"] != peering]
+            if not resource["peerings"]:
+                del resource["peerings"]
+        return self.compute_operation(project, "global", "removePeering", resource["selfLink"], resource["id"], done)
+
+    def _subnet(self, p):
+        key = (p["project"], p["region"], p["subnetwork"])
+        if key not in self.s.subnetworks:
+            raise ApiError(404, f"The resource 'projects/{key[0]}/regions/{key[1]}/subnetworks/{key[2]}' was not found",
+                           "notFound")
+        return key, self.s.subnetworks[key]
+
+    def compute_subnetworks_get(self, p, q, body):
+        return 200, self._subnet(p)[1]
+
+    def compute_subnetworks_insert(self, p, q, body):
+        project, region = p["project"], p["region"]
+        self.project_defaults(project)
+        name = self._name(body)
+        key = (project, region, name)
+        if key in self.s.subnetworks:
+            raise ApiError(409, f"The resource 'projects/{project}/regions/{region}/subnetworks/{name}' already exists",
+                           "alreadyExists")
+        if "region" in body and body["region"] not in (
+                region, f"regions/{region}", f"projects/{project}/regions/{region}",
+                *(f"{root}projects/{project}/regions/{region}" for root in COMPUTE_ROOTS)):
+            raise ApiError(400, f"Invalid value for field 'resource.region': '{body['region']}'. It must be the region "
+                                f"of the request, {region}.")
+        if "network" not in body:
+            raise ApiError(400, "Invalid value for field 'resource.network': ''. The network must be specified.")
+        net_project, net_url = compute_reference(body["network"], "resource.network", project, "global/networks")
+        self.network(net_project, net_url.rsplit("/", 1)[1])
+        cidr = body.get("ipCidrRange") or ""
+        try:
+            net = ipaddress.ip_network(cidr)
+        except ValueError as exc:
+            raise ApiError(400, f"Invalid value for field 'resource.ipCidrRange': '{cidr}'. Invalid IPCidrRange: "
+                                f"{cidr}.") from exc
+        if net.version != 4 or not 8 <= net.prefixlen <= 29:
+            raise ApiError(400, f"Invalid value for field 'resource.ipCidrRange': '{cidr}'. The prefix length of a "
+                                f"subnetwork's primary IPv4 range must be between /8 and /29.")
+        for what, other in self._ranges_of(net_project, net_url):
+            if net.overlaps(other):
+                raise ApiError(400, f"Invalid IPCidrRange: {cidr} conflicts with existing range {other} of '{what}'.")
+        url = f"{COMPUTE}projects/{project}/regions/{region}/subnetworks/{name}"
+        resource = {"kind": "compute#subnetwork", "id": self.next_id(), "creationTimestamp": _compute_time(),
+                    "name": name, "network": net_url, "ipCidrRange": str(net),
+                    "gatewayAddress": str(net.network_address + 1), "region": f"{COMPUTE}projects/{project}/regions/{region}",
+                    "selfLink": url, "privateIpGoogleAccess": bool(body.get("privateIpGoogleAccess", False)),
+                    "purpose": body.get("purpose", "PRIVATE"), "stackType": body.get("stackType", "IPV4_ONLY")}
+        if body.get("description"):
+            resource["description"] = body["description"]
+        resource["fingerprint"] = _fingerprint(resource)
+
+        def done():
+            self.s.subnetworks[key] = resource
+            entry = self.s.networks.get((net_project, net_url.rsplit("/", 1)[1]))
+            if entry:
+                entry["resource"].setdefault("subnetworks", []).append(url)
+        return self.compute_operation(project, f"regions/{region}", "insert", url, resource["id"], done)
+
+    def compute_subnetworks_delete(self, p, q, body):
+        key, sub = self._subnet(p)
+        users = [f"projects/{pr}/zones/{z}/instances/{n}" for (pr, z, n), vm in sorted(self.s.instances.items())
+                 if any(nic.get("subnetwork") == sub["selfLink"] for nic in vm["networkInterfaces"])]
+        if users:
+            raise ApiError(400, f"The subnetwork resource 'projects/{key[0]}/regions/{key[1]}/subnetworks/{key[2]}' is "
+                                f"already being used by '{users[0]}'", "resourceInUseByAnotherResource")
+
+        def done():
+            self.s.subnetworks.pop(key, None)
+            entry = self.s.networks.get((key[0], sub["network"].rsplit("/", 1)[1]))
+            if entry and sub["selfLink"] in entry["resource"].get("subnetworks", []):
+                entry["resource"]["subnetworks"].remove(sub["selfLink"])
+                if not entry["resource"]["subnetworks"]:
+                    del entry["resource"]["subnetworks"]
+        return self.compute_operation(key[0], f"regions/{key[1]}", "delete", sub["selfLink"], sub["id"], done)
+
+    def compute_subnetworks_setPrivateIpGoogleAccess(self, p, q, body):
+        key, sub = self._subnet(p)
+
+        def done():
+            sub["privateIpGoogleAccess"] = bool(body.get("privateIpGoogleAccess"))
+            sub["fingerprint"] = _fingerprint({k: v for k, v in sub.items() if k != "fingerprint"})
+        return self.compute_operation(key[0], f"regions/{key[1]}", "setPrivateIpGoogleAccess", sub["selfLink"],
+                                      sub["id"], done)
+
+    def _global_address(self, p):
+        key = (p["project"], p["address"])
+        if key not in self.s.global_addresses:
+            raise ApiError(404, f"The resource 'projects/{key[0]}/global/addresses/{key[1]}' was not found", "notFound")
+        return key, self.s.global_addresses[key]
+
+    def compute_globalAddresses_get(self, p, q, body):
+        return 200, self._global_address(p)[1]
+
+    def compute_globalAddresses_insert(self, p, q, body):
+        project = p["project"]
+        self.project_defaults(project)
+        name = self._name(body)
+        key = (project, name)
+        if key in self.s.global_addresses:
+            raise ApiError(409, f"The resource 'projects/{project}/global/addresses/{name}' already exists", "alreadyExists")
+        address_type = body.get("addressType", "EXTERNAL")
+        url = f"{COMPUTE}projects/{project}/global/addresses/{name}"
+        resource = {"kind": "compute#address", "id": self.next_id(), "creationTimestamp": _compute_time(), "name": name,
+                    "selfLink": url, "status": "RESERVED", "addressType": address_type,
+                    "labelFingerprint": "42WmSpB8rSM="}
+        if body.get("purpose") == "VPC_PEERING":
+            if address_type != "INTERNAL":
+                raise ApiError(400, f"Invalid value for field 'resource.addressType': '{address_type}'. A VPC_PEERING "
+                                    f"range must be INTERNAL.")
+            if "network" not in body or "prefixLength" not in body:
+                raise ApiError(400, "Invalid value for field 'resource': a VPC_PEERING range needs a network and a "
+                                    "prefixLength.")
+            net_project, net_url = compute_reference(body["network"], "resource.network", project, "global/networks")
+            self.network(net_project, net_url.rsplit("/", 1)[1])
+            prefix = int(body["prefixLength"])
+            if not 8 <= prefix <= 29:
+                raise ApiError(400, f"Invalid value for field 'resource.prefixLength': {prefix}.")
+            try:
+                net = ipaddress.ip_network(f"{body.get('address', '10.100.0.0')}/{prefix}")
+            except ValueError as exc:
+                raise ApiError(400, f"Invalid value for field 'resource.address': '{body.get('address')}' is not the "
+                                    f"first address of a /{prefix}.") from exc
+            for what, other in self._ranges_of(net_project, net_url):
+                if net.overlaps(other):
+                    raise ApiError(400, f"Invalid value for field 'resource.address': {net} conflicts with the range "
+                                        f"{other} of '{what}'.")
+            resource.update(address=str(net.network_address), prefixLength=prefix, purpose="VPC_PEERING",
+                            network=net_url)
+        elif body.get("purpose") or address_type != "EXTERNAL":
+            raise ApiError(400, "Invalid value for field 'resource.purpose': the double serves external addresses "
+                                "and VPC_PEERING ranges only.")
+        else:
+            resource.update(address=body.get("address", "198.51.100.200"), ipVersion=body.get("ipVersion", "IPV4"),
+                            networkTier="PREMIUM")
+        if body.get("description"):
+            resource["description"] = body["description"]
+
+        def done():
+            self.s.global_addresses[key] = resource
+        return self.compute_operation(project, "global", "insert", url, resource["id"], done)
+
+    def compute_globalAddresses_delete(self, p, q, body):
+        key, address = self._global_address(p)
+        for (project, network), connection in sorted(self.s.connections.items()):
+            peered = any(x["name"] == PSA_PEERING for x in self.network(project, network)["resource"].get("peerings", []))
+            if project == key[0] and key[1] in connection["reservedPeeringRanges"] and peered:
+                raise ApiError(400, f"The address resource 'projects/{key[0]}/global/addresses/{key[1]}' is already "
+                                    f"being used by 'projects/{project}/global/networks/{network}/peerings/"
+                                    f"{PSA_PEERING}'", "resourceInUseByAnotherResource")
+
+        def done():
+            self.s.global_addresses.pop(key, None)
+        return self.compute_operation(key[0], "global", "delete", address["selfLink"], address["id"], done)
+
+    # -- Service Networking: private services access -----------------------------
+    def _consumer_network(self, value, field_name):
+        """projects/<project NUMBER>/global/networks/<name> (every project of the double has PROJECT_NUMBER)."""
+        m = re.fullmatch(r"projects/([^/]+)/global/networks/([a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)", value or "")
+        if not m:
+            raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. Expected "
+                                f"projects/{{project number}}/global/networks/{{network}}.")
+        if m.group(1) != PROJECT_NUMBER:
+            raise ApiError(400, f"Invalid value for field '{field_name}': '{value}'. {{project}} must be the project "
+                                f"number (like {PROJECT_NUMBER}), not the project id.")
+        found = sorted(pr for (pr, n) in self.s.networks if n == m.group(2))
+        if not found:
+            raise ApiError(404, f"Network '{value}' was not found.", "notFound")
+        return found[0], m.group(2)
+
+    def lro(self, project, done=None):
+        """A google.longrunning Operation (Service Networking): done after op_polls polls."""
+        name = f"operations/pssn.p24-{PROJECT_NUMBER}-{uuid.uuid4()}"
+        resource = {"name": name, "metadata": {"@type": "type.googleapis.com/google.protobuf.Empty"}, "done": False}
+        self.s.operations[name] = Operation(resource, done=done)
+        return resource
+
+    def servicenetworking_services_connections_create(self, p, q, body):
+        if p["servicesId"] != "servicenetworking.googleapis.com":
+            raise ApiError(404, f"Service services/{p['servicesId']} not found.", "notFound")
+        project, network = self._consumer_network(body.get("network"), "network")
+        resource = self.network(project, network)["resource"]
+        old = self.s.connections.get((project, network))
+        ranges = body.get("reservedPeeringRanges") or (old or {}).get("reservedPeeringRanges") or []
+        if not ranges:
+            raise ApiError(400, "Invalid value for field 'reservedPeeringRanges': at least one allocated range is needed.")
+        for name in ranges:
+            address = self.s.global_addresses.get((project, name))
+            if not address or address.get("purpose") != "VPC_PEERING" or address.get("network") != resource["selfLink"]:
+                raise ApiError(400, f"Allocated IP range '{name}' not found in network {network}.")
+        if any(x["name"] == PSA_PEERING for x in resource.get("peerings", [])):
+            raise ApiError(400, "Cannot modify allocated ranges in CreateConnection. Please use UpdateConnection.")
+
+        def done():
+            self.s.connections[(project, network)] = {
+                "network": body["network"], "reservedPeeringRanges": list(ranges), "peering": PSA_PEERING,
+                "service": "services/servicenetworking.googleapis.com"}
+            resource.setdefault("peerings", []).append({
+                "name": PSA_PEERING, "network": "https://www.googleapis.com/compute/v1/projects/"
+                                                "p7c3e1a0b2d4f6-tp/global/networks/servicenetworking",
+                "state": "ACTIVE", "stateDetails": f"[{_compute_time()}]: Connected.", "autoCreateRoutes": True,
+                "exportCustomRoutes": False, "importCustomRoutes": False, "exchangeSubnetRoutes": True,
+                "exportSubnetRoutesWithPublicIp": False, "importSubnetRoutesWithPublicIp": False,
+                "stackType": "IPV4_ONLY"})
+        return 200, self.lro(project, done)
+
+    def servicenetworking_services_connections_list(self, p, q, body):
+        network = q.get("network", [""])[0]
+        key = self._consumer_network(network, "network")
+        connection = self.s.connections.get(key)
+        return 200, {"connections": [connection]} if connection else {}
+
+    def servicenetworking_services_connections_deleteConnection(self, p, q, body):
+        if p["servicesId"] != "servicenetworking.googleapis.com" or p["connectionsId"] != PSA_PEERING:
+            raise ApiError(404, f"Connection {p['connectionsId']} not found.", "notFound")
+        project, network = self._consumer_network(body.get("consumerNetwork"), "consumerNetwork")
+        resource = self.network(project, network)["resource"]
+        if (project, network) not in self.s.connections:
+            raise ApiError(404, f"No private connection on network {network}.", "notFound")
+
+        def done():
+            # Cloud SQL keeps its resources behind the connection for days after an instance is deleted
+            # (so that it can be restored); the connection cannot be deleted until then.
+            if (project, network) in self.s.producer_networks:
+                raise ApiError(400, "Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore, "
+                                    "etc.) are still using this connection.", "FAILED_PRECONDITION")
+            del self.s.connections[(project, network)]
+            resource["peerings"] = [x for x in resource.get("peerings", []) if x["name"] != PSA_PEERING]
+            if not resource["peerings"]:
+                del resource["peerings"]
+        return 200, self.lro(project, done)
+
+    def servicenetworking_operations_get(self, p, q, body):
+        return 200, self.poll(f"operations/{p['operationsId']}")
+
     def compute_globalOperations_get(self, p, q, body):
         return 200, self.poll(p["operation"])
 
     def compute_zoneOperations_get(self, p, q, body):
+        return 200, self.poll(p["operation"])
+
+    def compute_regionOperations_get(self, p, q, body):
         return 200, self.poll(p["operation"])
 
     # -- Compute: instances ----------------------------------------------------
@@ -632,18 +1138,40 @@ class Api:
         for index, nic in enumerate(body["networkInterfaces"]):
             if "network" not in nic and "subnetwork" not in nic:
                 nic = dict(nic, network="global/networks/default")
-            net_url = None
+            net_url, subnet = None, None
             if "network" in nic:
                 net_project, net_url = compute_reference(nic["network"], f"resource.networkInterfaces[{index}].network",
                                                          project, "global/networks")
                 self.network(net_project, net_url.rsplit("/", 1)[1])
             if "subnetwork" in nic:
-                _, sub_url = compute_reference(nic["subnetwork"], f"resource.networkInterfaces[{index}].subnetwork",
-                                               project, "regions/{region}/subnetworks", region)
+                sub_project, sub_url = compute_reference(nic["subnetwork"], f"resource.networkInterfaces[{index}].subnetwork",
+                                                         project, "regions/{region}/subnetworks", region)
+                sub_name = sub_url.rsplit("/", 1)[1]
+                subnet = self.s.subnetworks.get((sub_project, region, sub_name))
+                if subnet is not None:
+                    sub_network = subnet["network"]
+                else:  # an auto mode network's subnet in each region carries the network's name
+                    self.project_defaults(sub_project)
+                    entry = self.s.networks.get((sub_project, sub_name))
+                    if not entry or not entry["resource"].get("autoCreateSubnetworks"):
+                        raise ApiError(404, f"The resource 'projects/{sub_project}/regions/{region}/subnetworks/{sub_name}'"
+                                            f" was not found", "notFound")
+                    sub_network = entry["resource"]["selfLink"]
+                if net_url and net_url != sub_network:
+                    raise ApiError(400, f"Invalid value for field 'resource.networkInterfaces[{index}].subnetwork': "
+                                        f"'{nic['subnetwork']}'. The subnetwork is not in network '{net_url}'.")
+                net_url = sub_network
             else:
+                net_url = net_url or f"{COMPUTE}projects/{project}/global/networks/default"
+                entry = self.network(net_url.split("/projects/", 1)[1].split("/")[0], net_url.rsplit("/", 1)[1])
+                if not entry["resource"].get("autoCreateSubnetworks"):
+                    raise ApiError(400, f"Invalid value for field 'resource.networkInterfaces[{index}]': Subnetwork "
+                                        f"should be specified for custom subnetmode network", "invalid")
                 sub_url = f"{COMPUTE}projects/{project}/regions/{region}/subnetworks/{net_url.rsplit('/', 1)[1]}"
-            out = {"kind": "compute#networkInterface", "network": net_url or f"{COMPUTE}projects/{project}/global/networks/default",
-                   "subnetwork": sub_url, "networkIP": nic.get("networkIP", f"10.132.0.{number}"), "name": f"nic{index}",
+            address = (str(ipaddress.ip_network(subnet["ipCidrRange"]).network_address + number) if subnet
+                       else f"10.132.0.{number}")
+            out = {"kind": "compute#networkInterface", "network": net_url,
+                   "subnetwork": sub_url, "networkIP": nic.get("networkIP", address), "name": f"nic{index}",
                    "stackType": "IPV4_ONLY"}
             if nic.get("accessConfigs"):
                 out["accessConfigs"] = []
@@ -784,7 +1312,8 @@ class Api:
             "metageneration": str(int((old or {}).get("metageneration", "0")) + 1), "location": location,
             "storageClass": body.get("storageClass", "STANDARD"), "etag": "",
             "timeCreated": created, "updated": now,
-            "softDeletePolicy": {"retentionDurationSeconds": "604800", "effectiveTime": created},
+            "softDeletePolicy": (old or {}).get("softDeletePolicy",
+                                                {"retentionDurationSeconds": "604800", "effectiveTime": created}),
             "iamConfiguration": {"bucketPolicyOnly": dict(ubla_out), "uniformBucketLevelAccess": ubla_out,
                                  "publicAccessPrevention": pap},
             "locationType": "multi-region" if location in ("US", "EU", "ASIA") else "region",
@@ -831,6 +1360,29 @@ class Api:
         self.s.buckets[name] = self._bucket_resource(body, old)
         return 200, self._bucket_view(name, q)
 
+    def storage_buckets_patch(self, p, q, body):
+        name = unquote(p["bucket"])
+        old = self._bucket(name)
+        if body.get("name", name) != name:
+            raise ApiError(400, "The bucket name cannot be changed.")
+        merged = json.loads(json.dumps(old))
+        for key, value in body.items():
+            if key == "softDeletePolicy":
+                seconds = int((value or {}).get("retentionDurationSeconds", 0))
+                if seconds and not 7 * 86400 <= seconds <= 90 * 86400:
+                    raise ApiError(400, "The soft delete policy's retention duration must be 0 (off) or between 7 and 90 "
+                                        "days (604800 to 7776000 seconds).", "invalid")
+                merged["softDeletePolicy"] = {"retentionDurationSeconds": str(seconds), "effectiveTime": _now()}
+            elif key in ("labels", "versioning", "lifecycle", "retentionPolicy", "iamConfiguration", "cors", "logging"):
+                merged[key] = value
+            elif key != "name":
+                raise ApiError(400, f"the double does not patch bucket field {key}", "invalid")
+        merged["metageneration"] = str(int(old["metageneration"]) + 1)
+        merged["etag"] = base64.b64encode(merged["metageneration"].encode()).decode()
+        merged["updated"] = _now()
+        self.s.buckets[name] = merged
+        return 200, self._bucket_view(name, q)
+
     def storage_buckets_delete(self, p, q, body):
         name = unquote(p["bucket"])
         self._bucket(name)
@@ -844,7 +1396,8 @@ class Api:
     def storage_buckets_getIamPolicy(self, p, q, body):
         name = unquote(p["bucket"])
         self._bucket(name)
-        return 200, self.s.bucket_policies[name]
+        return 200, _policy_view(self.s.bucket_policies[name], q.get("optionsRequestedPolicyVersion", [None])[0],
+                                 refuse_lower=True)
 
     def storage_buckets_setIamPolicy(self, p, q, body):
         name = unquote(p["bucket"])
@@ -855,10 +1408,14 @@ class Api:
             current["etag"] = "CA" + _fingerprint(current["bindings"])
         if body.get("etag") and body["etag"] != current["etag"]:
             raise ApiError(412, "Precondition Failed", "conditionNotMet")
+        _check_conditions(body, current)
+        if _conditional(body) and not bucket["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"]:
+            raise ApiError(400, "IAM conditions need uniform bucket-level access on the bucket.", "invalid")
         _iam_members(self.s, body, current, "the bucket's policy",
                      public_allowed=bucket["iamConfiguration"]["publicAccessPrevention"] != "enforced")
-        new = {"kind": "storage#policy", "resourceId": f"projects/_/buckets/{name}", "version": body.get("version", 1),
-               "bindings": [b for b in body["bindings"] if b.get("members")]}
+        bindings = [b for b in body["bindings"] if b.get("members")]
+        new = {"kind": "storage#policy", "resourceId": f"projects/_/buckets/{name}",
+               "version": 3 if any(b.get("condition") for b in bindings) else 1, "bindings": bindings}
         new["etag"] = "CA" + _fingerprint([new["bindings"], current["etag"]])
         self.s.bucket_policies[name] = new
         return 200, new
@@ -995,7 +1552,7 @@ class Api:
             if not m:
                 raise ApiError(400, f"Invalid request: Incorrect Service Networking config for instance: "
                                     f"{project}:{name}:INVALID_NETWORK_URL ({private}).", "invalid")
-            if not self.network(m.group(1), m.group(2))["psa"]:
+            if not self.private_services_access(m.group(1), m.group(2)):
                 raise ApiError(400, f"Invalid request: Incorrect Service Networking config for instance: {project}:{name}:"
                                     f"SERVICE_NETWORKING_NOT_ENABLED (no private services access on network "
                                     f"{m.group(2)}).", "invalid")
@@ -1003,6 +1560,7 @@ class Api:
         if not ipv4 and not private:
             raise ApiError(400, "Invalid request: At least one of Public IP or Private IP or PSC connectivity must be "
                                 "enabled.", "invalid")
+        _check_ssl(ip)
         region = body.get("region", "us-central1")
         for k, v in settings.get("userLabels", {}).items():
             if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", k) or not re.fullmatch(r"[a-z0-9_-]{0,63}", str(v)):
@@ -1017,7 +1575,9 @@ class Api:
             "availabilityType": settings.get("availabilityType", "ZONAL"), "pricingPlan": "PER_USE",
             "replicationType": "SYNCHRONOUS", "activationPolicy": settings.get("activationPolicy", "ALWAYS"),
             "ipConfiguration": {"authorizedNetworks": ip.get("authorizedNetworks", []), "ipv4Enabled": bool(ipv4),
-                                "sslMode": ip.get("sslMode", "ALLOW_UNENCRYPTED_AND_ENCRYPTED"),
+                                "sslMode": ip.get("sslMode", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED" if ip.get("requireSsl")
+                                                  else "ALLOW_UNENCRYPTED_AND_ENCRYPTED"),
+                                **({"requireSsl": ip["requireSsl"]} if "requireSsl" in ip else {}),
                                 "serverCaMode": "GOOGLE_MANAGED_INTERNAL_CA",
                                 **({"privateNetwork": private_out} if private_out else {})},
             "locationPreference": {"zone": f"{region}-b", "kind": "sql#locationPreference"},
@@ -1054,6 +1614,7 @@ class Api:
         def done():
             resource["state"] = "RUNNABLE"
             if private_out:
+                self.s.producer_networks.add((m.group(1), m.group(2)))
                 resource["ipAddresses"] = [{"type": "PRIVATE", "ipAddress": f"10.50.0.{next(self.s.addresses) % 250 + 2}"}]
             if ipv4:
                 resource["ipAddresses"].append({"type": "PRIMARY", "ipAddress": "198.51.100.10"})
@@ -1082,6 +1643,7 @@ class Api:
             else:
                 merged[k] = v
         self._check_tier(merged["edition"], merged["tier"], resource["databaseVersion"])
+        _check_ssl(merged["ipConfiguration"])
         if merged["ipConfiguration"].get("privateNetwork") != resource["settings"]["ipConfiguration"].get("privateNetwork"):
             raise ApiError(400, "Invalid request: the private network of an instance cannot be changed.", "invalid")
         merged["settingsVersion"] = str(int(resource["settings"]["settingsVersion"]) + 1)
@@ -1187,6 +1749,17 @@ class Api:
             if "password" in body:
                 self.s.sql_users[key][name]["password"] = body["password"]
         return self.sql_operation(api, key[0], key[1], "UPDATE_USER", done)
+
+
+def _check_ssl(ip: dict):
+    """Cloud SQL (IpConfiguration.sslMode): with the legacy requireSsl also
+    set, only these pairs are valid for PostgreSQL and MySQL."""
+    if "sslMode" in ip and "requireSsl" in ip:
+        valid = {("ALLOW_UNENCRYPTED_AND_ENCRYPTED", False), ("ENCRYPTED_ONLY", False),
+                 ("TRUSTED_CLIENT_CERTIFICATE_REQUIRED", True)}
+        if (ip["sslMode"], bool(ip["requireSsl"])) not in valid:
+            raise ApiError(400, f"Invalid request: ssl_mode {ip['sslMode']} conflicts with require_ssl "
+                                f"{str(bool(ip['requireSsl'])).lower()}.", "invalid")
 
 
 def _matches(resource: dict, expression: str) -> bool:
