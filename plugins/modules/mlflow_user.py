@@ -22,32 +22,8 @@ description:
   - For a whole list of users and grants applied authoritatively, see M(mlops.mlflow.mlflow_auth_sync).
 version_added: 0.3.0
 author: mlops.mlflow contributors
+extends_documentation_fragment: [mlops.mlflow.mlflow_auth]
 options:
-  tracking_uri:
-    description:
-      - Base URL of the MLflow server, without a path. Best C(http://127.0.0.1:5000) on the MLflow host itself
-        (run the task there), which bypasses the proxy in front of it.
-    type: str
-    default: http://127.0.0.1:5000
-  admin_username:
-    description: An MLflow admin, sent with HTTP basic auth on every request.
-    type: str
-    required: true
-  admin_password:
-    description: Password of I(admin_username).
-    type: str
-    required: true
-  validate_certs:
-    description: Check the server's TLS certificate (an C(https) I(tracking_uri)).
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle that signs the server's certificate, when not one the system trusts.
-    type: path
-  timeout:
-    description: Seconds to wait for each answer of MLflow.
-    type: int
-    default: 30
   username:
     description: The user.
     type: str
