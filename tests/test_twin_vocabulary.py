@@ -31,6 +31,8 @@ CONCEPTS = [
     ("infra_db_name", True),
     ("infra_db_user", True),
     ("infra_db_password", True),
+    ("infra_db_admin_user", True),
+    ("infra_db_admin_password", True),
     ("infra_credentials_dir", True),
 ]
 
