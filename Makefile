@@ -117,4 +117,4 @@ build: venv-runtime
 	ansible-galaxy collection build --force --output-path build .
 
 clean:
-	rm -rf build .collections .cache
+	rm -rf build .cache

@@ -127,3 +127,25 @@ def test_defaults_comments_come_from_the_spec(tmp_path):
     assert role_docs.defaults_with_comments(tmp_path / "defaults.yml", tmp_path / "spec.yml") == (
         "---\n# Header.\n\n# The first demo value. Second paragraph.\ndemo_a: 1\n# B.\ndemo_b: x  # noqa\n"
     )
+
+
+def test_a_plain_checkout_resolves_the_collection_without_make(tmp_path):
+    """The README's manual set-up: a checkout (here `git archive` of HEAD, so
+    nothing `make` made) with only a venv finds mlops.mlflow through its own
+    ansible.cfg and the tracked link in .collections/, with a clean HOME (no
+    copy of the collection that a tool left in ~/.ansible) and no ANSIBLE_*
+    variable of ours."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
+    assert (checkout / ".collections/ansible_collections/mlops/mlflow").is_symlink()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check", "-i", "inventories/example", "site.yml"],
+        cwd=checkout, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "was not found" not in result.stdout + result.stderr

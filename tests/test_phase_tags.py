@@ -49,12 +49,23 @@ def _leaf_names(tasks: list) -> list[str]:
     return names
 
 
+def _tags_in(node) -> set[str]:
+    """Every tag anywhere in a task file's tasks, blocks and their children."""
+    if isinstance(node, list):
+        return set().union(*(_tags_in(item) for item in node)) if node else set()
+    if isinstance(node, dict):
+        own = node.get("tags", [])
+        found = {own} if isinstance(own, str) else set(own)
+        return found.union(*(_tags_in(value) for key, value in node.items() if key != "tags"))
+    return set()
+
+
 def _phase_tags(role: str) -> list[str]:
-    main = yaml.safe_load((ROOT / "roles" / role / "tasks" / "main.yml").read_text())
-    tags = {t for task in main for t in task.get("tags", [])}
-    for task in main:
-        for inner in task.get("block", []):
-            tags |= set(inner.get("tags", []))
+    """The role's tags, from main.yml and every task file it imports (a sub-tag
+    such as nginx_proxy_tls must run alone too)."""
+    tags: set[str] = set()
+    for path in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
+        tags |= _tags_in(yaml.safe_load(path.read_text()))
     return sorted(t for t in tags if t.startswith(f"{role}_") and t != f"{role}_preflight")
 
 
