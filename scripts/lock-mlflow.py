@@ -4,7 +4,7 @@ roles/server/files/locks/mlflow-<version>.txt, one per supported MLflow
 version, each the output of `uv pip compile --universal --generate-hashes`
 for an input of
 
-    mlflow==<version>
+    mlflow[auth]==<version>   (the auth extra: Flask-WTF, which MLflow's basic-auth app needs)
     every pin of __server_store_packages (roles/server/vars/main.yml)
     pip  (the venv's own pip, installed from the lock instead of `uv venv --seed`)
 
@@ -64,7 +64,8 @@ def find_uv() -> str:
 
 def lock(uv: str, version: str, output: Path, extra: list[str], upgrade: bool) -> None:
     python = str(role_value("python", "defaults", "python_min_version"))
-    lines = [f"mlflow=={version}", *store_pins(), "pip", *extra]
+    # MLflow's auth extra (Flask-WTF) for server_auth=mlflow; a host without it installs mlflow alone.
+    lines = [f"mlflow[auth]=={version}", *store_pins(), "pip", *extra]
     command = ["scripts/lock-mlflow.py", *(f"--extra {e}" for e in extra), version]
     with tempfile.TemporaryDirectory(prefix="lock-mlflow-") as tmp:
         # A fixed relative input name, so that the annotations read `-r requirements.in`.

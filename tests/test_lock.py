@@ -1,7 +1,8 @@
 """The locks the server role installs MLflow from
 (roles/server/files/locks/mlflow-<version>.txt, made by
 scripts/lock-mlflow.py) match what the role pins: the MLflow version, every
-driver of __server_store_packages at its version, pip, a hash for every entry;
+driver of __server_store_packages at its version, MLflow's auth extra
+(Flask-WTF, for server_auth=mlflow), pip, a hash for every entry;
 every version the role or its tests install has one; the role refuses a
 version without a lock; and uv, run the way the role runs it, really refuses
 a package whose hash differs from the lock's or that the lock lacks.
@@ -76,6 +77,12 @@ def test_lock_matches_the_role(lock):
             f"{lock.name}: {name}=={ver} of __server_store_packages is {sorted(pinned.get(name, [])) or 'missing'} "
             f"in the lock: run scripts/lock-mlflow.py {version}")
     assert "pip" in pinned, f"{lock.name} has no pip (the venv's pip comes from the lock)"
+    # server_auth=mlflow installs mlflow[auth]: MLflow's basic-auth app refuses to start without Flask-WTF.
+    for name in ("flask-wtf", "wtforms"):
+        assert name in pinned, (f"{lock.name} lacks {name} (mlflow[auth], for server_auth=mlflow): "
+                                f"run scripts/lock-mlflow.py {version}")
+    via = " ".join(rest for name, _, rest in found if name == "flask-wtf")
+    assert "# via mlflow" in via, f"{lock.name}: flask-wtf is not there for MLflow's auth extra ({via!r})"
     unhashed = [f"{name}=={ver}" for name, ver, rest in found if "--hash=sha256:" not in rest]
     assert not unhashed, f"{lock.name}: entries without a hash: {unhashed}"
     text = lock.read_text()
@@ -158,7 +165,7 @@ def test_every_locked_package_has_a_wheel(uv_venv, platform, python):
     run), so no package would need a build step."""
     uv, venv = uv_venv
     version = DEFAULTS["server_mlflow_version"]
-    packages = [f"mlflow=={version}", *(f"{n}=={v}" for n, v in store_pins())]
+    packages = [f"mlflow[auth]=={version}", *(f"{n}=={v}" for n, v in store_pins())]
     result = _install(uv, venv, LOCKS / f"mlflow-{version}.txt", *packages,
                       extra=("--dry-run", "--python-platform", platform, "--python-version", python))
     assert result.returncode == 0, result.stderr
