@@ -149,3 +149,37 @@ def test_a_plain_checkout_resolves_the_collection_without_make(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "was not found" not in result.stdout + result.stderr
+
+
+def _plugin_names(kind: str) -> list[str]:
+    folder = {"module": "modules", "filter": "filter", "test": "test"}[kind]
+    return sorted(f"mlops.mlflow.{p.stem}" for p in (ROOT / "plugins" / folder).glob("*.py")
+                  if p.stem != "__init__")
+
+
+def test_every_plugin_documents_itself_in_ansible_doc():
+    """`ansible-doc <plugin>` (the text a user reads) renders for every module,
+    filter and test, and every description is text: a line of a plain YAML
+    scalar holding ': ' turns into a mapping, which ansible-doc's JSON output
+    carries but its text view refuses."""
+    import yaml
+
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"), "ANSIBLE_NOCOLOR": "1",
+           "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "HOME": str(ROOT / ".cache" / "doc-home")}
+    for kind in ("module", "filter", "test"):
+        names = _plugin_names(kind)
+        assert names, kind
+        shown = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "-t", kind, *names],
+                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False)
+        assert shown.returncode == 0 and "ERROR" not in shown.stderr, shown.stderr
+        for name in names:
+            assert f"mlops.mlflow.{name.rsplit('.', 1)[1]}" in shown.stdout, name
+        described = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json", "-t", kind, *names],
+                                   capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=True)
+        for name, entry in yaml.safe_load(described.stdout).items():
+            doc = entry["doc"]
+            texts = [doc.get("short_description", "")] + list(doc.get("description", []))
+            texts += [line for opt in doc.get("options", {}).values()
+                      for line in ([opt["description"]] if isinstance(opt["description"], str) else opt["description"])]
+            for text in texts:
+                assert isinstance(text, str), f"{name}: a description is not text: {text!r}"

@@ -15,13 +15,13 @@ author: mlops.mlflow contributors
 description:
   - True for a path that a role must not use as a directory of its own (data, artifacts, backups, a web root,
     a working directory), because the roles create such directories, give them to a service user and restrict
-    their modes: C(/) and the top-level shared directories themselves (C(/home), C(/var), C(/var/lib), C(/opt),
+    their modes. That is C(/) and the top-level shared directories themselves (C(/home), C(/var), C(/var/lib), C(/opt),
     C(/srv), C(/mnt), C(/media), C(/tmp), C(/var/tmp), C(/root)), and anything inside the directories the
     operating system owns (C(/etc), C(/usr), C(/boot), C(/bin), C(/sbin), C(/lib*), C(/proc), C(/sys), C(/dev),
     C(/run), C(/var/lib/dpkg), C(/var/lib/apt), C(/var/lib/systemd), C(/var/cache/apt), C(/var/log/journal),
     C(/var/spool), C(/var/mail)).
   - The path is normalised first (C(//), C(.), C(..) and a trailing C(/)), so C(/srv/../etc) is C(/etc).
-  - False for an empty value, a relative path or a URL (C(s3://...)): the roles' own checks refuse or accept those.
+  - False for an empty value, a relative path or a URL (C(s3://...)); the roles' own checks refuse or accept those.
 options:
   _input:
     description: The path.
