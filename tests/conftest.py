@@ -19,7 +19,13 @@ The batches are made per test file: pytest-xdist (`--dist loadfile`) runs
 each file on one worker, so no worker runs another's batch.
 Roles whose tasks compare hosts (run_once, ansible_play_hosts, hostvars)
 are never batched, or only the cases that cannot reach those tasks (_ALONE):
-there, other cases would be other hosts of one fleet."""
+there, other cases would be other hosts of one fleet.
+
+Facts cost CPU per host too: fake_facts runs on the controller (an action,
+tests/action_plugins/fake_facts.py, instead of a Python started for each
+host: about half a second of CPU each), and a batch gathers the real facts
+of this machine once for all its cases that want them
+(tests/action_plugins/gather_once.py: about a second each)."""
 from __future__ import annotations
 
 import json
@@ -52,6 +58,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
         ANSIBLE_LIBRARY=str(ROOT / "tests" / "library"),
+        # fake_facts and gather_once on the controller (tests/action_plugins).
+        ANSIBLE_ACTION_PLUGINS=str(ROOT / "tests" / "action_plugins"),
     )
     return env
 
@@ -90,13 +98,16 @@ def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Pa
         "pre_tasks": [
             {"name": "Case variables", "ansible.builtin.include_vars": {"file": f"{vars_dir}/{{{{ inventory_hostname }}}}.json"}},
             {"name": "Fake facts", "fake_facts": {"facts": "{{ test_case_facts }}"}, "when": "test_case_facts is not none"},
-            {"name": "Gather facts", "ansible.builtin.setup": {}, "when": "test_case_facts is none"},
+            # The real facts, gathered once for every case that gets them: the hosts are all this machine.
+            {"name": "Gather facts", "gather_once": {"cache": str(workdir / "facts.pickle")},
+             "when": "test_case_facts is none"},
         ],
         "roles": [{"role": f"mlops.mlflow.{role}"}],
     }]
     (workdir / "play.yml").write_text(json.dumps(playbook))
     report = workdir / "per_host.json"
     report.unlink(missing_ok=True)
+    (workdir / "facts.pickle").unlink(missing_ok=True)
     run_env = _env(workdir)
     for key, value in (env or {}).items():
         if value is None:
