@@ -11,9 +11,10 @@ stand in for the installed one). Nothing here needs a container:
   installed roles' preflights refusing bad input with their fail_msg.
 
 It also runs the checkout's root site.yml (the mission's
-`ansible-playbook site.yml`) the same way. What it does not show: a
-deployment from the installed collection onto a machine (the Molecule
-scenarios and tests/test_local_e2e.py deploy from the checkout)."""
+`ansible-playbook site.yml`) the same way. A deployment from the installed
+collection onto a machine is the Molecule scenario existing_vm: its
+dependency step builds and installs the collection, and its converge runs
+`mlops.mlflow.site` from there over SSH."""
 from __future__ import annotations
 
 import json
