@@ -9,10 +9,11 @@ real account can show.
 The tests of this module run in order and share one moto server:
 provision (check mode first, then for real, with RDS) -> what is stored ->
 second run changes nothing -> check mode changes nothing -> the aws_ec2
-inventory lists the instance -> teardown removes everything tagged. Then two
-deployments of their own: RDS MySQL (require_secure_transport), and an RDS
-instance made before MLflow had its own user (provisioning stops). moto's RDS
-gets the few answers of AWS it lacks (RDS_DEFAULT_VERSIONS, below).
+inventory lists the instance -> teardown removes everything tagged. Then a
+second deployment, its database alone (--tags aws_infra_database): an RDS
+instance made before MLflow had its own user (provisioning stops), then RDS
+MySQL (require_secure_transport), run twice and torn down. moto's RDS gets
+the few answers of AWS it lacks (RDS_DEFAULT_VERSIONS, below).
 
 The playbooks run as a user runs them: with a copy of inventories/aws whose
 group_vars/all.yml holds the test's settings (no extra vars), so that the
@@ -677,73 +678,107 @@ def test_teardown_removes_everything_tagged_and_keeps_the_bucket(provisioned, wo
     assert BUCKET not in [b["Name"] for b in boto("s3").list_buckets()["Buckets"]]
 
 
-def test_rds_mysql_requires_secure_transport(moto, boto, tmp_path):
-    """Another deployment, RDS MySQL of a given version (the role alone): its
-    parameter group has the family of that version and require_secure_transport
-    1 (AWS's default is 0: the role changes it), attached; the master user is
-    the admin; a second run changes nothing; teardown removes the group."""
-    name = "mlflow-moto-mysql"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id_ed25519")], check=True)
-    variables = _variables(moto, tmp_path, mlflow_deployment_name=name, aws_infra_bucket=f"{name}-artifacts",
-                           aws_infra_database_engine="mysql", aws_infra_rds_engine_version="8.0.39",
-                           aws_infra_db_admin_user="dba")
-    play = tmp_path / "aws_infra.yml"
+OTHER = "mlflow-moto-mysql"
+
+
+def _rds_state(boto, name: str) -> dict:
+    """What moto stores of deployment `name`'s RDS: its instances and parameter groups (with their parameters)."""
+    rds = boto("rds")
+    groups = [g for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if g["DBParameterGroupName"].startswith(name)]
+    return {
+        "instances": [d for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == name],
+        "groups": {g["DBParameterGroupName"]: dict(g, Parameters={
+            p["ParameterName"]: p for p in rds.describe_db_parameters(DBParameterGroupName=g["DBParameterGroupName"])["Parameters"]})
+            for g in groups},
+    }
+
+
+@pytest.fixture(scope="module")
+def other_deployment(moto, boto, tmp_path_factory):
+    """A second deployment, OTHER, with its database alone (`--tags
+    aws_infra_database`: preflight, the security groups and the DB subnet
+    group it stands on, the database; the bucket, IAM and the instance are
+    the main deployment's). First as one made before MLflow had its own user:
+    an RDS instance with MLflow's user as master (made here with boto3)
+    stops provisioning. That instance removed, the same deployment as RDS
+    MySQL of a given version: first run, second run, teardown (without a
+    final snapshot). Each step's output and what moto stored after it."""
+    tmp = tmp_path_factory.mktemp("aws-other")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id_ed25519")], check=True)
+    play = tmp / "aws_infra.yml"
     play.write_text(json.dumps([{"name": "AWS", "hosts": "localhost", "gather_facts": False,
                                  "roles": [{"role": "mlops.mlflow.aws_infra"}]}]))
+    database_only = ("--tags", "aws_infra_database")
     rds = boto("rds")
-    group = f"{name}-mysql8-0"
+    steps: dict = {}
+    legacy = _variables(moto, tmp, mlflow_deployment_name=OTHER, aws_infra_bucket=f"{OTHER}-artifacts")
+    mysql = _variables(moto, tmp, mlflow_deployment_name=OTHER, aws_infra_bucket=f"{OTHER}-artifacts",
+                       aws_infra_database_engine="mysql", aws_infra_rds_engine_version="8.0.39",
+                       aws_infra_db_admin_user="dba")
     try:
-        first = run_playbook(tmp_path, str(play), variables)
-        assert first.returncode == 0, first.stdout + first.stderr
-        db = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
-        assert db["Engine"] == "mysql"
-        assert db["MasterUsername"] == "dba"
-        assert [g["DBParameterGroupName"] for g in db["DBParameterGroups"]] == [group]
-        [found] = rds.describe_db_parameter_groups(DBParameterGroupName=group)["DBParameterGroups"]
-        assert found["DBParameterGroupFamily"] == "mysql8.0"
-        parameters = {p["ParameterName"]: p for p in rds.describe_db_parameters(DBParameterGroupName=group)["Parameters"]}
-        assert parameters["require_secure_transport"]["ParameterValue"] == "1"
-        assert (tmp_path / "credentials" / f"{name}-db-admin").read_text().strip() not in first.stdout
-        second = run_playbook(tmp_path, str(play), variables)
-        assert second.returncode == 0, second.stdout + second.stderr
-        assert "changed=0" in _recap(second), second.stdout
+        rds.create_db_instance(DBInstanceIdentifier=OTHER, Engine="postgres", EngineVersion="16.4",
+                               DBInstanceClass="db.t4g.micro", AllocatedStorage=20, MasterUsername="mlflow",
+                               MasterUserPassword="old-master-password", Tags=[{"Key": "mlflow_deployment", "Value": OTHER}])
+        steps["legacy"] = run_playbook(tmp, str(play), legacy, *database_only)
+        steps["after legacy"] = _rds_state(boto, OTHER)
+        rds.delete_db_instance(DBInstanceIdentifier=OTHER, SkipFinalSnapshot=True)
+        steps["first"] = run_playbook(tmp, str(play), mysql, *database_only)
+        steps["after first"] = _rds_state(boto, OTHER)
+        steps["admin password"] = (tmp / "credentials" / f"{OTHER}-db-admin").read_text().strip()
+        steps["second"] = run_playbook(tmp, str(play), mysql, *database_only)
     finally:
-        down = run_playbook(tmp_path, str(play), dict(variables, aws_infra_state="absent", aws_infra_teardown_confirm=name,
-                                                      aws_infra_delete_bucket=True))
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert [g for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if g["DBParameterGroupName"] == group] == []
-    assert [d for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == name] == []
+        steps["down"] = run_playbook(tmp, str(play), dict(mysql, aws_infra_state="absent", aws_infra_teardown_confirm=OTHER,
+                                                          aws_infra_delete_bucket=True, aws_infra_rds_final_snapshot=False))
+        steps["after down"] = _rds_state(boto, OTHER)
+    return steps
 
 
-def test_rds_made_with_mlflow_as_master_stops_with_the_way_on(moto, boto, tmp_path):
+def _step(steps: dict, name: str):
+    if name not in steps:
+        pytest.fail(f"step {name!r} of the other deployment did not run: an earlier one failed")
+    return steps[name]
+
+
+def test_rds_made_with_mlflow_as_master_stops_with_the_way_on(other_deployment):
     """A deployment made before MLflow had its own user: RDS's master user is
     MLflow's (it cannot be renamed). The role stops before touching RDS and
     says how to keep that master as the admin (docs/aws.md)."""
-    name = "mlflow-moto-legacy"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id_ed25519")], check=True)
-    rds = boto("rds")
-    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.t4g.micro",
-                           AllocatedStorage=20, MasterUsername="mlflow", MasterUserPassword="old-master-password",
-                           Tags=[{"Key": "mlflow_deployment", "Value": name}])
-    variables = _variables(moto, tmp_path, mlflow_deployment_name=name, aws_infra_bucket=f"{name}-artifacts")
-    play = tmp_path / "aws_infra.yml"
-    play.write_text(json.dumps([{"name": "AWS", "hosts": "localhost", "gather_facts": False,
-                                 "roles": [{"role": "mlops.mlflow.aws_infra"}]}]))
-    try:
-        result = run_playbook(tmp_path, str(play), variables)
-        assert result.returncode != 0
-        output = " ".join(result.stdout.split())
-        for text in (f"RDS {name} exists with master user 'mlflow', but aws_infra_db_admin_user is 'mlflow_admin'",
-                     "aws_infra_db_admin_user: mlflow", f"{name}-db to ", f"{name}-db-admin", "mlflow_app",
-                     "Upgrading an RDS deployment"):
-            assert text in output, result.stdout
-        assert "DB parameter group that refuses connections without TLS" not in result.stdout
-        assert [g for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if g["DBParameterGroupName"].startswith(name)] == []
-        assert rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["MasterUsername"] == "mlflow"
-    finally:
-        down = run_playbook(tmp_path, str(play), dict(variables, aws_infra_state="absent", aws_infra_teardown_confirm=name,
-                                                      aws_infra_delete_bucket=True, aws_infra_rds_final_snapshot=False))
+    result = _step(other_deployment, "legacy")
+    assert result.returncode != 0
+    output = " ".join(result.stdout.split())
+    for text in (f"RDS {OTHER} exists with master user 'mlflow', but aws_infra_db_admin_user is 'mlflow_admin'",
+                 "aws_infra_db_admin_user: mlflow", f"{OTHER}-db to ", f"{OTHER}-db-admin", "mlflow_app",
+                 "Upgrading an RDS deployment"):
+        assert text in output, result.stdout
+    assert "DB parameter group that refuses connections without TLS" not in result.stdout
+    after = _step(other_deployment, "after legacy")
+    assert after["groups"] == {}
+    assert [d["MasterUsername"] for d in after["instances"]] == ["mlflow"]
+
+
+def test_rds_mysql_requires_secure_transport(other_deployment):
+    """RDS MySQL of a given version: its parameter group has the family of
+    that version and require_secure_transport 1 (AWS's default is 0: the role
+    changes it), attached; the master user is the admin; a second run changes
+    nothing; teardown removes the group and the instance."""
+    group = f"{OTHER}-mysql8-0"
+    first = _step(other_deployment, "first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    after = _step(other_deployment, "after first")
+    [db] = after["instances"]
+    assert db["Engine"] == "mysql"
+    assert db["MasterUsername"] == "dba"
+    assert [g["DBParameterGroupName"] for g in db["DBParameterGroups"]] == [group]
+    assert list(after["groups"]) == [group]
+    assert after["groups"][group]["DBParameterGroupFamily"] == "mysql8.0"
+    assert after["groups"][group]["Parameters"]["require_secure_transport"]["ParameterValue"] == "1"
+    assert _step(other_deployment, "admin password") not in first.stdout
+    second = _step(other_deployment, "second")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "changed=0" in _recap(second), second.stdout
+    down = other_deployment["down"]
     assert down.returncode == 0, down.stdout + down.stderr
+    assert other_deployment["after down"] == {"instances": [], "groups": {}}
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["moto-server"]:
