@@ -25,7 +25,11 @@ Facts cost CPU per host too: fake_facts runs on the controller (an action,
 tests/action_plugins/fake_facts.py, instead of a Python started for each
 host: about half a second of CPU each), and a batch gathers the real facts
 of this machine once for all its cases that want them
-(tests/action_plugins/gather_once.py: about a second each)."""
+(tests/action_plugins/gather_once.py: about a second each). A role that
+cannot read facts (_reads_facts: ansible.cfg turns inject_facts_as_vars
+off, so only through ansible_facts or a module that reads them) gets none:
+carrying this machine's facts on every host of a batch costs the controller
+a fifth of the batch's CPU (a copy per host and task)."""
 from __future__ import annotations
 
 import json
@@ -71,12 +75,31 @@ def _ansible_playbook(args: list[str], cwd: Path, env: dict[str, str]) -> subpro
     )
 
 
+_FACT_READERS = re.compile(
+    r"ansible_facts|ansible_local|gather_facts|include_role|import_role"
+    r"|\b(?:ansible\.builtin\.|ansible\.legacy\.)?(?:setup|package|service):")
+
+
+def _reads_facts(role: str) -> bool:
+    """Whether `role` can read the facts of its host: a file of it (docs aside)
+    names ansible_facts, ansible_local, gather_facts or a module that reads
+    facts itself (setup, package, service), or it runs or depends on another
+    role."""
+    base = ROOT / "roles" / role
+    meta = base / "meta" / "main.yml"
+    if meta.exists() and re.search(r"^dependencies:\s*\n\s*-", meta.read_text(), re.M):
+        return True
+    return any(_FACT_READERS.search(path.read_text(errors="replace"))
+               for path in base.rglob("*") if path.is_file() and path.suffix != ".md")
+
+
 def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Path,
               env: dict[str, str] | None = None) -> dict[str, PlaybookResult]:
     """Runs `role` in check mode once, each case {id: (variables, facts)} a
-    local host of its own; returns {id: PlaybookResult} with that host's
-    part of the output, failed when that host failed. `env` adds to the
-    environment of ansible-playbook (a value of None removes the variable)."""
+    local host of its own (facts None: this machine's, if the role reads
+    facts); returns {id: PlaybookResult} with that host's part of the output,
+    failed when that host failed. `env` adds to the environment of
+    ansible-playbook (a value of None removes the variable)."""
     workdir.mkdir(parents=True, exist_ok=True)
     hosts = {f"case{i:03d}": case_id for i, case_id in enumerate(cases)}
     vars_dir = workdir / "case_vars"
@@ -91,17 +114,19 @@ def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Pa
             "test_case_facts": facts,
         }
     (workdir / "hosts.yml").write_text(json.dumps(inventory))
+    pre_tasks = [
+        {"name": "Case variables", "ansible.builtin.include_vars": {"file": f"{vars_dir}/{{{{ inventory_hostname }}}}.json"}},
+        {"name": "Fake facts", "fake_facts": {"facts": "{{ test_case_facts }}"}, "when": "test_case_facts is not none"},
+    ]
+    if _reads_facts(role):
+        # The real facts, gathered once for every case that gets them: the hosts are all this machine.
+        pre_tasks.append({"name": "Gather facts", "gather_once": {"cache": str(workdir / "facts.pickle")},
+                          "when": "test_case_facts is none"})
     playbook = [{
         "name": f"Apply {role}",
         "hosts": "all",
         "gather_facts": False,
-        "pre_tasks": [
-            {"name": "Case variables", "ansible.builtin.include_vars": {"file": f"{vars_dir}/{{{{ inventory_hostname }}}}.json"}},
-            {"name": "Fake facts", "fake_facts": {"facts": "{{ test_case_facts }}"}, "when": "test_case_facts is not none"},
-            # The real facts, gathered once for every case that gets them: the hosts are all this machine.
-            {"name": "Gather facts", "gather_once": {"cache": str(workdir / "facts.pickle")},
-             "when": "test_case_facts is none"},
-        ],
+        "pre_tasks": pre_tasks,
         "roles": [{"role": f"mlops.mlflow.{role}"}],
     }]
     (workdir / "play.yml").write_text(json.dumps(playbook))
@@ -234,7 +259,7 @@ def run_role(tmp_path: Path, request):
                     {
                         "name": f"Apply {role}",
                         "hosts": "target",
-                        "gather_facts": facts is None,
+                        "gather_facts": facts is None and _reads_facts(role),
                         "pre_tasks": [{"name": "Fake facts", "fake_facts": {"facts": facts}}] if facts else [],
                         "roles": [{"role": f"mlops.mlflow.{role}"}],
                     }
