@@ -114,11 +114,14 @@ def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Pa
             "test_case_facts": facts,
         }
     (workdir / "hosts.yml").write_text(json.dumps(inventory))
+    # (A task that no host runs still costs a worker process per host: left out.)
     pre_tasks = [
         {"name": "Case variables", "ansible.builtin.include_vars": {"file": f"{vars_dir}/{{{{ inventory_hostname }}}}.json"}},
-        {"name": "Fake facts", "fake_facts": {"facts": "{{ test_case_facts }}"}, "when": "test_case_facts is not none"},
     ]
-    if _reads_facts(role):
+    if any(facts is not None for _, facts in cases.values()):
+        pre_tasks.append({"name": "Fake facts", "fake_facts": {"facts": "{{ test_case_facts }}"},
+                          "when": "test_case_facts is not none"})
+    if _reads_facts(role) and any(facts is None for _, facts in cases.values()):
         # The real facts, gathered once for every case that gets them: the hosts are all this machine.
         pre_tasks.append({"name": "Gather facts", "gather_once": {"cache": str(workdir / "facts.pickle")},
                           "when": "test_case_facts is none"})
