@@ -59,11 +59,15 @@ def deployment(tmp_path_factory):
         "nginx_proxy_password_dir": str(tmp / "credentials"),
         "mlflow_local_env_file": str(tmp / "local" / "mlflow.env"),
     }))
+    state = {"tmp": tmp, "extra": extra, "purged": False}
     try:
-        first = _playbook("playbooks/site.yml", extra)
-        yield {"tmp": tmp, "extra": extra, "first": first}
+        state["first"] = _playbook("playbooks/site.yml", extra)
+        yield state
     finally:
-        _playbook("playbooks/teardown_local.yml", extra, "-e", "local_infra_purge=true")
+        # test_teardown_keeps_the_data_volume_unless_purged ends with this very
+        # run (and checks it): no second one when it got there.
+        if not state["purged"]:
+            _playbook("playbooks/teardown_local.yml", extra, "-e", "local_infra_purge=true")
 
 
 def _client_env(tmp: Path) -> dict[str, str]:
@@ -189,3 +193,4 @@ def test_teardown_keeps_the_data_volume_unless_purged(deployment):
     assert _docker("volume", "inspect", volume).returncode == 0, "the data volume went without PURGE"
     _playbook("playbooks/teardown_local.yml", deployment["extra"], "-e", "local_infra_purge=true")
     assert _docker("volume", "inspect", volume).returncode != 0, "the data volume is still there after PURGE"
+    deployment["purged"] = True
