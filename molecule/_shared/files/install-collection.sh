@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Molecule's dependency step of existing_vm: builds this checkout with
-# ansible-galaxy and installs the tarball into $1, the way a user installs the
-# collection (`ansible-galaxy collection install mlops-mlflow-*.tar.gz`).
-# The scenario's playbooks then find mlops.mlflow there only
-# (ANSIBLE_COLLECTIONS_PATH in molecule.yml): the deployment runs the
-# installed copy, not this checkout.
+# Molecule's dependency step of the scenarios existing_vm and service: builds
+# this checkout with ansible-galaxy and installs the tarball into $1, the way
+# a user installs the collection (`ansible-galaxy collection install
+# mlops-mlflow-*.tar.gz`). The scenario's playbooks then find mlops.mlflow
+# there only (ANSIBLE_COLLECTIONS_PATH in its molecule.yml): the deployment
+# runs the installed copy, not this checkout.
 set -euo pipefail
 dest=$1
 root=$(cd "$(dirname "$0")/../../.." && pwd)
