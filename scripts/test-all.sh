@@ -15,6 +15,11 @@ pytest_log=build/pytest.log
 molecule_log=build/molecule-all.log
 
 test_start="${TEST_START:-$(date +%s)}"
+# The machine's CPU counters (/proc/stat: busy and idle jiffies of all
+# cores), read at the start and at the end: the share of the cores that the
+# whole run kept busy, which says whether more parallelism could help.
+cpu_counters() { awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6}' /proc/stat; }
+read -r cpu_busy0 cpu_idle0 < <(cpu_counters)
 ( start=$(date +%s); make --no-print-directory lint >"$lint_log" 2>&1; rc=$?; echo "$rc $(($(date +%s) - start))" >build/lint.result; exit "$rc" ) &
 lint_pid=$!
 if ! make --no-print-directory testbed; then
@@ -37,6 +42,9 @@ wait "$lint_pid"
 lint_rc=$?
 read -r _ lint_seconds <build/lint.result || lint_seconds=0
 end=$(date +%s)
+read -r cpu_busy1 cpu_idle1 < <(cpu_counters)
+cpu_busy=$((cpu_busy1 - cpu_busy0))
+cpu_all=$((cpu_busy + cpu_idle1 - cpu_idle0))
 
 echo "==== lint (full output in $lint_log) ===="
 if [ "$lint_rc" -eq 0 ]; then
@@ -59,6 +67,8 @@ printf '%-34s %6s\n' "pytest (beside Molecule)" "$pytest_seconds"
 printf '%-34s %6s\n' "Molecule, all scenarios" "$molecule_seconds"
 printf '%-34s %6s  (%d min %02d s; budget 30 min)\n' "make test, total" "$((end - test_start))" \
   "$(((end - test_start) / 60))" "$(((end - test_start) % 60))"
+printf '%-34s %5s%%  (%d cores; iowait counts as idle)\n' "CPU busy over the run" \
+  "$((cpu_all > 0 ? 100 * cpu_busy / cpu_all : 0))" "$(nproc)"
 echo "==== Molecule (each scenario's own time; up to ${MOLECULE_JOBS:-2} at a time) ===="
 grep -E '^(molecule [a-z0-9_]+ +(PASSED|FAILED) in|failed scenarios:|molecule: [0-9]+ passed, [0-9]+ failed$)' "$molecule_log"
 [ "$lint_rc" -eq 0 ] && [ "$pytest_rc" -eq 0 ] && [ "$molecule_rc" -eq 0 ]
