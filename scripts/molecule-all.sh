@@ -7,6 +7,15 @@
 # that fails, and ends with one line "N passed, N failed". Exits non-zero
 # when any scenario fails. A scenario also fails when the secret canary shows
 # up anywhere in its output.
+#
+# Each scenario's line in the final table also gives the CPU-seconds it
+# cost (the run is CPU-bound: fewer CPU-seconds, not more parallelism, make
+# it shorter): the controller's (user + system of `molecule test` and all
+# its children: ansible-playbook, its forks, their `docker exec` clients) and
+# its containers' (their cgroups' CPU usage, sampled every 5 s by
+# sample_containers below, the usage before each restart of a container
+# counted too; CPU a container spends in its last seconds before a stop is
+# not seen).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 logdir=build/molecule
@@ -21,10 +30,58 @@ jobs_max="${MOLECULE_JOBS:-2}"
 # anywhere in a scenario's output (converge runs with --diff).
 export MOLECULE_SECRET_CANARY="${MOLECULE_SECRET_CANARY:-mlops-canary-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')}"
 
+# The CPU time of one container (its cgroup, cgroup v2 or v1) in µs, into
+# the variable usec; fails when the container has no cgroup (not running).
+container_usec() {
+  local id=$1 f
+  for f in "/sys/fs/cgroup/system.slice/docker-$id.scope/cpu.stat" "/sys/fs/cgroup/docker/$id/cpu.stat"; do
+    # cpu.stat's first line: usage_usec N
+    if [ -r "$f" ] && read -r _ usec <"$f"; then return 0; fi
+  done
+  for f in "/sys/fs/cgroup/cpuacct/docker/$id/cpuacct.usage" "/sys/fs/cgroup/cpu,cpuacct/docker/$id/cpuacct.usage"; do
+    if [ -r "$f" ] && read -r usec <"$f"; then usec=$((usec / 1000)); return 0; fi
+  done
+  return 1
+}
+
+# Samples the CPU time of the scenario's containers (those on its network,
+# mlops-<scenario>: molecule/_shared/create.yml) every 5 s until killed, and
+# keeps the sum in whole seconds in $2. A restarted container (a reboot test,
+# a database stopped and started) starts a new cgroup from zero: the last
+# reading before that is kept. The container list is asked of Docker every
+# 30 s only; the cgroup files are read with the shell's builtins.
+sample_containers() {
+  local s=$1 out=$2 n=0 id total usec ids=()
+  local -A last=() ended=()
+  while :; do
+    if [ "${#ids[@]}" -eq 0 ] || [ $((n % 6)) -eq 0 ]; then
+      mapfile -t ids < <(docker ps -q --no-trunc --filter "network=mlops-$s" 2>/dev/null)
+    fi
+    n=$((n + 1))
+    for id in "${ids[@]}"; do
+      container_usec "$id" || continue
+      if [ "$usec" -lt "${last[$id]:-0}" ]; then ended[$id]=$((${ended[$id]:-0} + ${last[$id]})); fi
+      last[$id]=$usec
+    done
+    total=0
+    for id in "${!last[@]}"; do total=$((total + last[$id] + ${ended[$id]:-0})); done
+    echo "$((total / 1000000))" >"$out"
+    sleep 5
+  done
+}
+
 run_one() {
-  local s=$1 start result
+  local s=$1 start result rc sampler TIMEFORMAT='%U %S'
   start=$(date +%s)
-  if molecule test -s "$s" >"$logdir/$s.log" 2>&1; then result=PASSED; else result=FAILED; fi
+  echo 0 >"$logdir/$s.cpu-containers"
+  sample_containers "$s" "$logdir/$s.cpu-containers" &
+  sampler=$!
+  # bash's `time`: user and system CPU of the command and all its children.
+  { time molecule test -s "$s" >"$logdir/$s.log" 2>&1; } 2>"$logdir/$s.cpu-controller"
+  rc=$?
+  kill "$sampler" 2>/dev/null
+  wait "$sampler" 2>/dev/null
+  if [ "$rc" -eq 0 ]; then result=PASSED; else result=FAILED; fi
   if grep -q -- "$MOLECULE_SECRET_CANARY" "$logdir/$s.log"; then
     {
       echo "$s: a secret (the canary value) appears in the scenario's output:"
@@ -35,7 +92,7 @@ run_one() {
   echo "$result $(($(date +%s) - start))" >"$logdir/$s.result"
 }
 
-for s in "${scenarios[@]}"; do rm -f "$logdir/$s.result" "$logdir/$s.leak"; done
+for s in "${scenarios[@]}"; do rm -f "$logdir/$s.result" "$logdir/$s.leak" "$logdir/$s".cpu-*; done
 # The containers share apt's package lists (molecule/_shared/create.yml):
 # fetch them once, before any scenario starts.
 scripts/apt-lists.sh
@@ -67,10 +124,19 @@ for s in "${scenarios[@]}"; do
     echo "---- end of $s ----"
   fi
 done
+cpu_controller_all=0
+cpu_containers_all=0
 for s in "${scenarios[@]}"; do
   read -r result seconds <"$logdir/$s.result" || { result=FAILED; seconds=0; }
-  printf 'molecule %-24s %s in %ss\n' "$s" "$result" "$seconds"
+  # TIMEFORMAT's "user system" (the last line: bash writes only that there).
+  cpu_controller=$(awk 'END { printf "%d", $1 + $2 }' "$logdir/$s.cpu-controller" 2>/dev/null)
+  read -r cpu_containers 2>/dev/null <"$logdir/$s.cpu-containers" || cpu_containers=0
+  cpu_controller_all=$((cpu_controller_all + ${cpu_controller:-0}))
+  cpu_containers_all=$((cpu_containers_all + cpu_containers))
+  printf 'molecule %-24s %s in %ss  CPU-s: controller %s, containers %s\n' "$s" "$result" "$seconds" \
+    "${cpu_controller:-0}" "$cpu_containers"
 done
+printf 'molecule CPU-s, all scenarios: controller %s, containers %s\n' "$cpu_controller_all" "$cpu_containers_all"
 if [ "$failed" -gt 0 ]; then
   echo "failed scenarios: ${failed_names[*]}"
 fi
