@@ -1,13 +1,16 @@
 """End-to-end check with the real MLflow client, run inside a test container
 (or on the host against a published port):
 
-    python mlflow_client_check.py [ARTIFACT_MB]
+    python mlflow_client_check.py [ARTIFACT_MB [LOOP_METRICS]]
 
 Uses MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_USERNAME/PASSWORD when set).
 Creates an experiment, logs params, metrics, tags and an artifact of
 ARTIFACT_MB megabytes (default 10), reads everything back, downloads the
-artifact and compares its bytes. Prints one JSON line with the run id and
-what was checked; exits non-zero on any mismatch."""
+artifact and compares its bytes. With LOOP_METRICS, it then logs that many
+metric points to a new run as fast as it can without retries (one 429 from
+a rate limit fails it) and reads them back (the same process: one import of
+MLflow for both checks). Prints one JSON line with the run id and what was
+checked; exits non-zero on any mismatch."""
 import hashlib
 import json
 import os
@@ -52,7 +55,15 @@ def main():
     assert got == digest.hexdigest(), "artifact bytes differ"
     # The payload and its download (on this machine when run from the controller).
     shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps({"run_id": run.info.run_id, "experiment": name, "artifact_mb": size_mb, "sha256": got}))
+    result = {"run_id": run.info.run_id, "experiment": name, "artifact_mb": size_mb, "sha256": got}
+    if len(sys.argv) > 2:
+        # No retries from here on: a single 429 must fail this check.
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+        loop = client.create_run(client.create_experiment(f"loop-{uuid.uuid4().hex[:8]}"))
+        for i in range(int(sys.argv[2])):
+            client.log_metric(loop.info.run_id, "m", float(i), step=i)
+        result["loop_metrics"] = len(client.get_metric_history(loop.info.run_id, "m"))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
