@@ -11,10 +11,13 @@ and nginx's access log shows the upload from the client's address under the
 MLflow user's htpasswd identity. The experiment holds exactly these runs.
 The long training service's run is RUNNING, with its MLflow user as
 mlflow.user (MLflow's default context takes the tracking user name when the
-credentials are in the environment; mlflow.projects takes the OS user). Prints one
-JSON object with a list of problems (empty when all is well)."""
+credentials are in the environment; mlflow.projects takes the OS user). With
+"tensorboard": {"port", "user"}, TensorBoard listens on 127.0.0.1 only, as its
+own user, which has no login shell. Prints one JSON object with a list of
+problems (empty when all is well)."""
 import hashlib
 import json
+import pwd
 import re
 import sys
 
@@ -78,7 +81,28 @@ def main():
             problems.append(f"service run: mlflow.user {svc.data.tags.get('mlflow.user')!r}")
         if not client.get_metric_history(svc.info.run_id, "loss"):
             problems.append("service run: no loss logged yet")
+    if "tensorboard" in config:
+        problems += tensorboard_problems(**config["tensorboard"])
     print(json.dumps({"problems": problems, "runs": len(found)}))
+
+
+def tensorboard_problems(port, user):
+    """The listening sockets of the port (/proc/net/tcp and tcp6: state 0A) with their owners."""
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as stream:
+            for line in list(stream)[1:]:
+                fields = line.split()
+                address, _, hex_port = fields[1].rpartition(":")
+                if fields[3] == "0A" and int(hex_port, 16) == port:
+                    shown = ".".join(str(b) for b in reversed(bytes.fromhex(address))) if len(address) == 8 else address
+                    listening.append((shown, pwd.getpwuid(int(fields[7])).pw_name))
+    problems = []
+    if listening != [("127.0.0.1", user)]:
+        problems.append(f"tensorboard: listening sockets of port {port}: {listening}, expected [('127.0.0.1', {user!r})]")
+    if pwd.getpwnam(user).pw_shell not in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false"):
+        problems.append(f"tensorboard: {user} has the login shell {pwd.getpwnam(user).pw_shell}")
+    return problems
 
 
 if __name__ == "__main__":
