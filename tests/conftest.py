@@ -165,11 +165,17 @@ _CROSS_HOST = re.compile(r"\brun_once\b|ansible_play_hosts|hostvars\[")
 
 
 # Roles whose cross-host tasks are known: only the cases that reach them run
-# alone (server: the fleet-wide KEK check with the AI gateway on, and the
-# run_once migration on a shared, non-SQLite database).
+# alone (server: the fleet-wide KEK check with the AI gateway on, the run_once
+# migration on a shared, non-SQLite database, and with server_auth mlflow the
+# auth database's run_once migration and once-per-fleet user sync on a shared
+# database that preflight accepts; its default beside a SQLite store is a
+# SQLite file of each host's own).
+_SHARED_AUTH_DB = re.compile(r"^(postgresql|mysql|mssql)(\+[a-z0-9]+)?://")
 _ALONE = {
     "server": lambda variables: bool(variables.get("server_ai_gateway"))
-    or not str(variables.get("server_backend_store_uri", "sqlite:")).startswith("sqlite:"),
+    or not str(variables.get("server_backend_store_uri", "sqlite:")).startswith("sqlite:")
+    or (variables.get("server_auth") == "mlflow"
+        and bool(_SHARED_AUTH_DB.match(str(variables.get("server_auth_database_uri", ""))))),
 }
 
 

@@ -144,6 +144,14 @@ def test_db_client_auth_database_is_a_database_of_its_own(run_role, refused):
             not_shown=["db-pw-never-shown-1", "Wait for the port"])
 
 
+def test_db_server_auth_database_is_a_database_of_its_own(run_role, refused):
+    base = {"db_server_engine": "postgresql", "db_server_password": "db-pw-never-shown-1"}
+    for name, expected in (("mlflow", "not db_server_database"), ("mlflow-auth", "letters, digits and underscores")):
+        result = run_role("db_server", dict(base, db_server_auth_database=name), facts=DEBIAN_FACTS)
+        refused(result, ["db_server_auth_database must be a name", expected, f"got '{name}'"],
+                not_shown=["db-pw-never-shown-1", "Install the server"])
+
+
 def test_nginx_proxy_auth_choices(run_role, refused):
     result = run_role("nginx_proxy", {"nginx_proxy_auth": "ldap"}, facts=DEBIAN_FACTS)
     refused(result, ["nginx_proxy_auth", "htpasswd, mlflow"], not_shown=["Install nginx"])
