@@ -66,6 +66,9 @@ def main(argv=None):
                         help="project directory or Git URI (default: the linear_regression example)")
     parser.add_argument("--experiment", default="linear-regression", help="experiment name (created if missing)")
     parser.add_argument("--entry-point", default="main")
+    parser.add_argument("--env-manager", default="local", choices=["local", "uv", "virtualenv", "conda"],
+                        help="local (default): this Python; uv or virtualenv: an environment built from the "
+                             "project's python_env.yaml, once, shared by the runs")
     parser.add_argument("--set", dest="sets", type=parse_set, action="append",
                         help="one run's parameters, key=value,...; repeat for more runs")
     args = parser.parse_args(argv)
@@ -83,7 +86,7 @@ def main(argv=None):
             entry_point=args.entry_point,
             parameters=params,
             experiment_id=experiment,
-            env_manager="local",
+            env_manager=args.env_manager,
             synchronous=False,
         )
         submitted.append((run, params))
