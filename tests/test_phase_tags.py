@@ -5,7 +5,9 @@ what the other phases read (OS-family vars, resolved ports).
 What this proves, without a container:
 - `ansible-playbook --list-tasks --tags <tag>` selects every task of the
   role's preflight.yml for each phase tag found in tasks/main.yml (static:
-  what the tags select, not that the tasks then succeed);
+  what the tags select, not that the tasks then succeed; the listings are
+  made in one process by tests/list_tasks.py, one of them compared with
+  ansible-playbook's own);
 - two phases really run alone (check mode, connection local, as root on this
   controller; nothing is changed): db_client_configure, which reads the port
   and the URI that preflight used to set as facts, and python_configure.
@@ -76,21 +78,47 @@ def test_every_role_has_phase_tags():
     assert {role for role, _ in CASES} == set(ROLES)
 
 
+@pytest.fixture(scope="module")
+def listings(tmp_path_factory):
+    """{(role, tag): (rc, output)} of `ansible-playbook --list-tasks --tags <tag>` on a play of the role, for
+    every case, all made in one process (tests/list_tasks.py: the same CLI without a Python start and an
+    import of Ansible per case, 36 of them)."""
+    tmp = tmp_path_factory.mktemp("phase-tags")
+    plays = {}
+    for role in ROLES:
+        plays[role] = tmp / f"{role}.json"
+        plays[role].write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "roles": [f"mlops.mlflow.{role}"]}]))
+    jobs = [[str(plays[role]), tag] for role, tag in CASES]
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "list_tasks.py")], input=json.dumps(jobs),
+                            cwd=tmp, env=_env(tmp), capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    return {(role, tag): (found[f"{plays[role]} {tag}"]["rc"], found[f"{plays[role]} {tag}"]["stdout"])
+            for role, tag in CASES}, plays
+
+
+def test_one_process_lists_what_ansible_playbook_lists(listings, tmp_path):
+    """The listings made in one process are ansible-playbook's own: one case compared byte for byte."""
+    found, plays = listings
+    role, tag = CASES[0]
+    alone = subprocess.run(
+        [str(BIN / "ansible-playbook"), "--list-tasks", "--tags", tag, str(plays[role])],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert (alone.returncode, alone.stdout) == found[(role, tag)]
+
+
 @pytest.mark.parametrize("role", ROLES)
-def test_each_phase_tag_selects_the_preflight(role, tmp_path):
-    play = tmp_path / "play.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "roles": [f"mlops.mlflow.{role}"]}]))
+def test_each_phase_tag_selects_the_preflight(role, listings):
+    found, _ = listings
     preflight = _leaf_names(yaml.safe_load((ROOT / "roles" / role / "tasks" / "preflight.yml").read_text()))
     assert preflight
     for tag in _phase_tags(role):
-        result = subprocess.run(
-            [str(BIN / "ansible-playbook"), "--list-tasks", "--tags", tag, str(play)],
-            cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120, check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        listed = re.findall(rf"^\s+mlops\.mlflow\.{role} : (.*?)\tTAGS:", result.stdout, re.MULTILINE)
+        rc, output = found[(role, tag)]
+        assert rc == 0, output
+        listed = re.findall(rf"^\s+mlops\.mlflow\.{role} : (.*?)\tTAGS:", output, re.MULTILINE)
         missing = [name for name in preflight if not any(line.startswith(name.split("{{")[0].strip()) for line in listed)]
-        assert not missing, f"--tags {tag} leaves out preflight tasks {missing}:\n{result.stdout}"
+        assert not missing, f"--tags {tag} leaves out preflight tasks {missing}:\n{output}"
 
 
 def _run_alone(tmp_path: Path, role: str, tag: str, variables: dict) -> subprocess.CompletedProcess:
