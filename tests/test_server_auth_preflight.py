@@ -59,10 +59,6 @@ MLFLOW = {"server_auth": "mlflow", "server_auth_admin_password": ADMIN}
             ["server_auth_secret_key (MLFLOW_FLASK_SERVER_SECRET_KEY) must be empty", "got one of 9 characters"],
         ),
         (
-            dict(MLFLOW, server_socket="/run/mlflow/mlflow.sock"),
-            ["server_auth=mlflow needs MLflow on TCP", "got server_socket='/run/mlflow/mlflow.sock'"],
-        ),
-        (
             dict(MLFLOW, server_auth_database_uri="oracle://auth:pw-4711@db/auth"),
             ["server_auth_database_uri must be a SQLAlchemy URI of a database of its own", "oracle://auth:****@db/auth"],
         ),

@@ -33,4 +33,10 @@ options:
     description: Seconds to wait for each answer of MLflow.
     type: int
     default: 30
+  unix_socket:
+    description:
+      - Path of the Unix socket MLflow listens on (mlops.mlflow.server's C(server_socket)); requests go to it
+        instead of the host and port of I(tracking_uri), whose host is still sent as the Host header (then best
+        C(http://localhost)). Run the task on the MLflow host, as a user allowed into the socket's directory.
+    type: path
 """

@@ -31,6 +31,7 @@ CONNECTION_ARGS = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
     "timeout": {"type": "int", "default": 30},
+    "unix_socket": {"type": "path"},
 }
 
 # Permissions MLflow 3.17 accepts on one experiment or registered model
@@ -85,6 +86,9 @@ class MlflowAuthClient:
         self.validate_certs = params["validate_certs"]
         self.ca_path = params["ca_path"]
         self.timeout = params["timeout"]
+        # MLflow on a Unix socket (the server role's server_socket): the URL's
+        # host only names the Host header then.
+        self.unix_socket = params.get("unix_socket") or None
         # Set by connect(): the admin logged in with the fallback password
         # (a rotation already done by an earlier run).
         self.admin_password_rotated = False
@@ -107,7 +111,7 @@ class MlflowAuthClient:
                 url, data=data, headers=headers, method=method,
                 url_username=username, url_password=password, force_basic_auth=True,
                 validate_certs=self.validate_certs, ca_path=self.ca_path, timeout=self.timeout,
-                follow_redirects="none", use_proxy=True)
+                follow_redirects="none", use_proxy=self.unix_socket is None, unix_socket=self.unix_socket)
             status, raw = response.getcode(), response.read()
         except HTTPError as err:
             status = err.code
@@ -116,9 +120,9 @@ class MlflowAuthClient:
             except Exception:  # noqa: BLE001 - an unreadable error body says nothing more
                 raw = b""
         except URLError as err:
-            raise MlflowAuthError(method, path, 0, "UNREACHABLE", f"{self.base}: {err.reason}") from None
+            raise MlflowAuthError(method, path, 0, "UNREACHABLE", f"{self._where()}: {err.reason}") from None
         except (OSError, ValueError) as err:
-            raise MlflowAuthError(method, path, 0, "UNREACHABLE", f"{self.base}: {err}") from None
+            raise MlflowAuthError(method, path, 0, "UNREACHABLE", f"{self._where()}: {err}") from None
         text = raw.decode("utf-8", "replace") if raw else ""
         try:
             answer = json.loads(text) if text.strip() else {}
@@ -129,6 +133,9 @@ class MlflowAuthClient:
         if status not in ok:
             raise MlflowAuthError(method, path, status, answer.get("error_code", ""), answer.get("message", ""))
         return status, answer
+
+    def _where(self) -> str:
+        return self.base + (f" (on the Unix socket {self.unix_socket})" if self.unix_socket else "")
 
     # -- logins ----------------------------------------------------------
 
