@@ -13,13 +13,24 @@ The long training service's run is RUNNING, with its MLflow user as
 mlflow.user (MLflow's default context takes the tracking user name when the
 credentials are in the environment; mlflow.projects takes the OS user). With
 "tensorboard": {"port", "user"}, TensorBoard listens on 127.0.0.1 only, as its
-own user, which has no login shell. Prints one JSON object with a list of
+own user, which has no login shell. With "retention": {"unit", "days",
+"env_file"} (issue 20, mlops.mlflow.retention): in an experiment of its
+own, a live run, a run deleted now and a run deleted and aged past the
+threshold (its deleted_time moved back in the tracking store, whose URI the
+server's env file holds), each with an artifact, and a directory that no
+run references; after `systemctl start <unit>` (oneshot: it returns when
+the pass is done) the aged run is gone with its artifacts and directory,
+the other two runs and their artifacts stay, the unreferenced directory is
+reported in the journal and kept. Prints one JSON object with a list of
 problems (empty when all is well)."""
 import hashlib
 import json
+import os
 import pwd
 import re
+import subprocess
 import sys
+import tempfile
 
 from mlflow.tracking import MlflowClient
 
@@ -83,7 +94,78 @@ def main():
             problems.append("service run: no loss logged yet")
     if "tensorboard" in config:
         problems += tensorboard_problems(**config["tensorboard"])
-    print(json.dumps({"problems": problems, "runs": len(found)}))
+    result = {"problems": problems, "runs": len(found)}
+    if "retention" in config:
+        retention = retention_check(client, config["artifacts"], **config["retention"])
+        problems += retention.pop("problems")
+        result["retention"] = retention
+    print(json.dumps(result))
+
+
+def store_uri(env_file):
+    """MLFLOW_BACKEND_STORE_URI of the server's env file (mlops.mlflow.service
+    writes KEY="value" with \\ and " escaped)."""
+    with open(env_file, encoding="utf-8") as stream:
+        for line in stream:
+            key, _, value = line.rstrip("\n").partition("=")
+            if key == "MLFLOW_BACKEND_STORE_URI":
+                return re.sub(r'\\(.)', r"\1", value[1:-1])
+    raise SystemExit(f"no MLFLOW_BACKEND_STORE_URI in {env_file}")
+
+
+def retention_check(client, artifacts, unit, days, env_file):
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy import create_engine, text
+
+    problems = []
+    experiment_id = client.create_experiment(f"retention-check-{os.getpid()}-{os.urandom(4).hex()}")
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(f"{tmp}/weights.bin", "wb") as stream:
+            stream.write(os.urandom(2048))
+        for name in ("live", "deleted-now", "aged"):
+            run = client.create_run(experiment_id, run_name=name)
+            client.log_artifact(run.info.run_id, f"{tmp}/weights.bin")
+            client.set_terminated(run.info.run_id)
+            runs[name] = run.info.run_id
+    for name in ("deleted-now", "aged"):
+        client.delete_run(runs[name])
+    orphan = f"{experiment_id}/0123456789abcdef0123456789abcdef"
+    os.makedirs(f"{artifacts}/{orphan}/artifacts")
+    with open(f"{artifacts}/{orphan}/artifacts/left-behind.txt", "w", encoding="ascii") as stream:
+        stream.write("no run references this\n")
+    # The aged run: deleted days + 1 days ago.
+    engine = create_engine(store_uri(env_file))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET deleted_time = deleted_time - :age WHERE run_uuid = :run"),
+                     {"age": (days + 1) * 86400 * 1000, "run": runs["aged"]})
+    engine.dispose()
+    started = subprocess.run(["systemctl", "start", unit], capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        problems.append(f"systemctl start {unit}: {started.stderr.strip()}")
+    journal = subprocess.run(["journalctl", "--unit", unit, "--output", "cat", "--no-pager", "--lines", "60"],
+                             capture_output=True, text=True, check=False).stdout.splitlines()
+    for name, run_id in runs.items():
+        path = f"{artifacts}/{experiment_id}/{run_id}"
+        try:
+            stage = client.get_run(run_id).info.lifecycle_stage
+        except MlflowException:
+            stage = None
+        if name == "aged":
+            if stage is not None or os.path.exists(path):
+                problems.append(f"retention: the aged deleted run is still there (stage {stage}, "
+                                f"directory {os.path.exists(path)})")
+        elif stage is None or not os.path.isfile(f"{path}/artifacts/weights.bin"):
+            problems.append(f"retention: the {name} run lost its row or its artifact (stage {stage})")
+    if not os.path.isfile(f"{artifacts}/{orphan}/artifacts/left-behind.txt"):
+        problems.append("retention: the unreferenced directory was deleted (report only)")
+    if not any(line.endswith(f": {orphan} (23 bytes)") for line in journal):
+        problems.append("retention: the journal does not report the unreferenced directory")
+    if f"Run with ID {runs['aged']} has been permanently deleted." not in journal:
+        problems.append("retention: the journal does not name the removed run")
+    with open(f"/etc/systemd/system/{unit}.service", encoding="utf-8") as stream:
+        unit_text = stream.read()
+    return {"problems": problems, "journal": journal, "unit": unit_text, "runs": runs}
 
 
 def tensorboard_problems(port, user):
