@@ -21,8 +21,10 @@ server's env file holds), each with an artifact, and a directory that no
 run references; after `systemctl start <unit>` (oneshot: it returns when
 the pass is done) the aged run is gone with its artifacts and directory,
 the other two runs and their artifacts stay, the unreferenced directory is
-reported in the journal and kept. Prints one JSON object with a list of
-problems (empty when all is well)."""
+reported in the journal and kept. With "monitoring": {"api", "ports",
+"dashboard", "timeout"} (mlops.mlflow.monitoring): see monitoring_check.
+Prints one JSON object with a list of problems (empty when all is well)."""
+import contextlib
 import hashlib
 import json
 import os
@@ -31,6 +33,9 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.parse
+import urllib.request
 
 from mlflow.tracking import MlflowClient
 
@@ -99,7 +104,109 @@ def main():
         retention = retention_check(client, config["artifacts"], **config["retention"])
         problems += retention.pop("problems")
         result["retention"] = retention
+    if "monitoring" in config:
+        monitoring = monitoring_check(**config["monitoring"])
+        problems += monitoring.pop("problems")
+        result["monitoring"] = monitoring
     print(json.dumps(result))
+
+
+def listening(port):
+    """The addresses and owners of the listening sockets of a port (/proc/net/tcp and tcp6: state 0A)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as stream:
+            for line in list(stream)[1:]:
+                fields = line.split()
+                address, _, hex_port = fields[1].rpartition(":")
+                if fields[3] == "0A" and int(hex_port, 16) == port:
+                    shown = ".".join(str(b) for b in reversed(bytes.fromhex(address))) if len(address) == 8 else address
+                    found.append((shown, pwd.getpwuid(int(fields[7])).pw_name))
+    return found
+
+
+def prometheus(api, path, **params):
+    url = f"{api}{path}?{urllib.parse.urlencode(params)}" if params else f"{api}{path}"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)["data"]
+
+
+def wait_for(what, timeout, step=2):
+    """Polls what() until it returns something true; returns it, or the last value at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def metric_names(expr):
+    """The metric names of a PromQL expression: what is left without strings, label matchers, ranges,
+    grouping clauses, function calls, keywords and numbers (tests/test_monitoring_rules.py does the same)."""
+    expr = re.sub(r'"[^"]*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    expr = re.sub(r"\b[a-zA-Z_]+\s*\(", " ", expr)
+    return {w for w in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)
+            if w not in {"and", "or", "unless", "bool", "offset"}}
+
+
+def monitoring_check(api, ports, dashboard, timeout):
+    """Prometheus (issue 20, mlops.mlflow.monitoring) on api (http://127.0.0.1:9090/api/v1): every daemon
+    listens on 127.0.0.1 only; every scrape target is up; a dump run now shows as its success metric; the
+    certificate metric is there; every metric name of the dashboard exists in Prometheus (ALERTS aside, it
+    exists while an alert does); MLflow stopped, MLflowDown fires, and clears once MLflow is back."""
+    problems = []
+    for port in ports:
+        if [address for address, _ in listening(port)] != ["127.0.0.1"]:
+            problems.append(f"monitoring: port {port} listens on {listening(port)}, expected 127.0.0.1 only")
+
+    def targets_down():
+        active = prometheus(api, "/targets")["activeTargets"]
+        return [(t["labels"]["job"], t["health"], t.get("lastError")) for t in active if t["health"] != "up"] or None
+
+    def targets():
+        active = prometheus(api, "/targets")["activeTargets"]
+        return sorted(t["labels"]["job"] for t in active) if all(t["health"] == "up" for t in active) else None
+
+    jobs = wait_for(targets, timeout)
+    if not jobs:
+        problems.append(f"monitoring: targets not up: {targets_down()}")
+    started = time.time()
+    dump = subprocess.run(["systemctl", "start", "mlflow-db-dump"], capture_output=True, text=True, check=False)
+    if dump.returncode != 0:
+        problems.append(f"monitoring: systemctl start mlflow-db-dump: {dump.stderr.strip()}")
+    dumped = wait_for(lambda: [float(r["value"][1]) for r in prometheus(
+        api, "/query", query="mlflow_db_dump_last_success_timestamp_seconds")["result"]
+        if float(r["value"][1]) >= int(started)], timeout)
+    if not dumped:
+        problems.append("monitoring: no mlflow_db_dump_last_success_timestamp_seconds after the dump")
+    certificates = prometheus(api, "/query", query="mlflow_tls_certificate_not_after_timestamp_seconds - time() > 14 * 86400")
+    if len(certificates["result"]) != 1:
+        problems.append(f"monitoring: certificate metric {certificates['result']}")
+    with open(dashboard, encoding="utf-8") as stream:
+        panels = json.load(stream)["panels"]
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    names = set(prometheus(api, "/label/__name__/values"))
+    wanted = {n for e in exprs for n in metric_names(e)}
+    missing = sorted(wanted - names - {"ALERTS"})
+    if missing:
+        problems.append(f"monitoring: dashboard metrics that Prometheus does not have: {missing}")
+
+    def firing():
+        return prometheus(api, "/query", query='ALERTS{alertname="MLflowDown",alertstate="firing"}')["result"]
+
+    before = firing()
+    subprocess.run(["systemctl", "stop", "mlflow"], check=True)
+    try:
+        fired = wait_for(firing, timeout)
+    finally:
+        subprocess.run(["systemctl", "start", "mlflow"], check=True)
+    cleared = wait_for(lambda: not firing(), timeout)
+    if before or not fired or not cleared:
+        problems.append(f"monitoring: MLflowDown before the stop {before}, while stopped {fired}, cleared {cleared}")
+    return {"problems": problems, "jobs": jobs, "dashboard_metrics": sorted(wanted)}
 
 
 def store_uri(env_file):
@@ -120,7 +227,8 @@ def retention_check(client, artifacts, unit, days, env_file):
     problems = []
     experiment_id = client.create_experiment(f"retention-check-{os.getpid()}-{os.urandom(4).hex()}")
     runs = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    # MLflow's client prints "View run ..." to stdout, which carries this script's JSON only.
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         with open(f"{tmp}/weights.bin", "wb") as stream:
             stream.write(os.urandom(2048))
         for name in ("live", "deleted-now", "aged"):
