@@ -119,7 +119,14 @@ def main():
                                           *tensorboard["values"]]))
         tensorboard["written"] = (written.stdout + written.stderr).strip()[-400:]
     sets = " ".join("--set " + ",".join(f"{k}={v}" for k, v in params.items()) for params in config["sets"])
-    driver = login_shell(user, f"python {DRIVER} --experiment {config['experiment']} {sets}")
+    # env_manager uv: MLflow builds the project's environment with the uv of
+    # the user's PATH (the role's wrapper) on the first run, from the index.
+    env_manager = config.get("env_manager", "local")
+    out["uv_command"] = login_shell(user, "command -v uv").stdout.strip()
+    driver = login_shell(user, f"python {DRIVER} --experiment {config['experiment']} --env-manager {env_manager} {sets}",
+                         timeout=1500)
+    envs = os.path.join(home, ".mlflow", "envs")
+    out["envs"] = sorted(os.listdir(envs)) if os.path.isdir(envs) else []
     out["driver_rc"] = driver.returncode
     # The driver's lines (the runs' own output goes to the same stdout).
     out["runs"] = [json.loads(line) for line in driver.stdout.splitlines() if line.startswith('{"run_id"')]
