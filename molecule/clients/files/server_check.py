@@ -277,19 +277,11 @@ def retention_check(client, artifacts, unit, days, env_file):
 
 
 def tensorboard_problems(port, user):
-    """The listening sockets of the port (/proc/net/tcp and tcp6: state 0A) with their owners."""
-    listening = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table, encoding="ascii") as stream:
-            for line in list(stream)[1:]:
-                fields = line.split()
-                address, _, hex_port = fields[1].rpartition(":")
-                if fields[3] == "0A" and int(hex_port, 16) == port:
-                    shown = ".".join(str(b) for b in reversed(bytes.fromhex(address))) if len(address) == 8 else address
-                    listening.append((shown, pwd.getpwuid(int(fields[7])).pw_name))
+    """TensorBoard listens on loopback only, as its own user."""
+    sockets = listening(port)
     problems = []
-    if listening != [("127.0.0.1", user)]:
-        problems.append(f"tensorboard: listening sockets of port {port}: {listening}, expected [('127.0.0.1', {user!r})]")
+    if sockets != [("127.0.0.1", user)]:
+        problems.append(f"tensorboard: listening sockets of port {port}: {sockets}, expected [('127.0.0.1', {user!r})]")
     if pwd.getpwnam(user).pw_shell not in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false"):
         problems.append(f"tensorboard: {user} has the login shell {pwd.getpwnam(user).pw_shell}")
     return problems
