@@ -21,6 +21,14 @@ Roles whose tasks compare hosts (run_once, ansible_play_hosts, hostvars)
 are never batched, or only the cases that cannot reach those tasks (_ALONE):
 there, other cases would be other hosts of one fleet.
 
+A case runs the role's preflight only (`--tags <role>_preflight`; the pre_tasks
+here are tagged always, and so is the role's argument spec check): a case
+that passes then costs a few CPU-seconds, not the 27 of the server role's
+whole check-mode run (the python role's apt check, the install tasks up to
+the venv), and a refusal proves that preflight refused. A test whose check
+lies past preflight asks for the whole role (run_role(..., whole=True),
+optionally skip=(tags,) to leave out what it does not need).
+
 Facts cost CPU per host too: fake_facts runs on the controller (an action,
 tests/action_plugins/fake_facts.py, instead of a Python started for each
 host: about half a second of CPU each), and a batch gathers the real facts
@@ -93,13 +101,23 @@ def _reads_facts(role: str) -> bool:
                for path in base.rglob("*") if path.is_file() and path.suffix != ".md")
 
 
+def _tags(role: str, whole: bool, skip: tuple[str, ...] = ()) -> list[str]:
+    """ansible-playbook's tag arguments: the role's preflight only (every role
+    tags its preflight <role>_preflight), or the whole role but the tags
+    `skip`."""
+    return (["--skip-tags", ",".join(skip)] if skip else []) if whole else ["--tags", f"{role}_preflight"]
+
+
 def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Path,
-              env: dict[str, str] | None = None) -> dict[str, PlaybookResult]:
-    """Runs `role` in check mode once, each case {id: (variables, facts)} a
-    local host of its own (facts None: this machine's, if the role reads
-    facts); returns {id: PlaybookResult} with that host's part of the output,
-    failed when that host failed. `env` adds to the environment of
-    ansible-playbook (a value of None removes the variable)."""
+              env: dict[str, str] | None = None, whole: bool = True,
+              skip: tuple[str, ...] = ()) -> dict[str, PlaybookResult]:
+    """Runs `role` in check mode once (whole=False: its preflight only;
+    skip: tags left out of a whole run), each
+    case {id: (variables, facts)} a local host of its own (facts None: this
+    machine's, if the role reads facts); returns {id: PlaybookResult} with
+    that host's part of the output, failed when that host failed. `env` adds
+    to the environment of ansible-playbook (a value of None removes the
+    variable)."""
     workdir.mkdir(parents=True, exist_ok=True)
     hosts = {f"case{i:03d}": case_id for i, case_id in enumerate(cases)}
     vars_dir = workdir / "case_vars"
@@ -116,15 +134,16 @@ def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Pa
     (workdir / "hosts.yml").write_text(json.dumps(inventory))
     # (A task that no host runs still costs a worker process per host: left out.)
     pre_tasks = [
-        {"name": "Case variables", "ansible.builtin.include_vars": {"file": f"{vars_dir}/{{{{ inventory_hostname }}}}.json"}},
+        {"name": "Case variables", "ansible.builtin.include_vars": {"file": f"{vars_dir}/{{{{ inventory_hostname }}}}.json"},
+         "tags": ["always"]},
     ]
     if any(facts is not None for _, facts in cases.values()):
         pre_tasks.append({"name": "Fake facts", "fake_facts": {"facts": "{{ test_case_facts }}"},
-                          "when": "test_case_facts is not none"})
+                          "when": "test_case_facts is not none", "tags": ["always"]})
     if _reads_facts(role) and any(facts is None for _, facts in cases.values()):
         # The real facts, gathered once for every case that gets them: the hosts are all this machine.
         pre_tasks.append({"name": "Gather facts", "gather_once": {"cache": str(workdir / "facts.pickle")},
-                          "when": "test_case_facts is none"})
+                          "when": "test_case_facts is none", "tags": ["always"]})
     playbook = [{
         "name": f"Apply {role}",
         "hosts": "all",
@@ -147,15 +166,16 @@ def run_batch(role: str, cases: dict[str, tuple[dict, dict | None]], workdir: Pa
         ANSIBLE_CALLBACK_PLUGINS=str(TESTS / "callback_plugins"),
         PER_HOST_OUTPUT=str(report),
     )
-    proc = _ansible_playbook(["--check", "-i", str(workdir / "hosts.yml"), str(workdir / "play.yml")], workdir, run_env)
-    whole = proc.stdout + proc.stderr
+    proc = _ansible_playbook(["--check", *_tags(role, whole, skip), "-i", str(workdir / "hosts.yml"),
+                              str(workdir / "play.yml")], workdir, run_env)
+    every_host = proc.stdout + proc.stderr
     parts = json.loads(report.read_text()) if report.exists() else {}
     results = {}
     for host, case_id in hosts.items():
         part = parts.get(host)
         if part is None:
             # The play never reached this host (a syntax error, say): the whole output tells why.
-            results[case_id] = PlaybookResult(proc.returncode or 1, whole)
+            results[case_id] = PlaybookResult(proc.returncode or 1, every_host)
         else:
             results[case_id] = PlaybookResult(2 if part["failed"] else 0, part["output"])
     return results
@@ -171,23 +191,40 @@ _CROSS_HOST = re.compile(r"\brun_once\b|ansible_play_hosts|hostvars\[")
 # database that preflight accepts; its default beside a SQLite store is a
 # SQLite file of each host's own).
 _SHARED_AUTH_DB = re.compile(r"^(postgresql|mysql|mssql)(\+[a-z0-9]+)?://")
+
+
+def _shared_store(variables: dict) -> bool:
+    return not str(variables.get("server_backend_store_uri", "sqlite:")).startswith("sqlite:")
+
+
 _ALONE = {
     "server": lambda variables: bool(variables.get("server_ai_gateway"))
-    or not str(variables.get("server_backend_store_uri", "sqlite:")).startswith("sqlite:")
+    or _shared_store(variables)
     or (variables.get("server_auth") == "mlflow"
         and bool(_SHARED_AUTH_DB.match(str(variables.get("server_auth_database_uri", ""))))),
 }
+# The same for a run of the preflight only: the server's preflight compares
+# hosts for the gateway's KEK and, with server_auth mlflow, for a shared
+# tracking store or auth database; the run_once migration is past preflight.
+_ALONE_PREFLIGHT = {
+    "server": lambda variables: bool(variables.get("server_ai_gateway"))
+    or (variables.get("server_auth") == "mlflow"
+        and (_shared_store(variables)
+             or bool(_SHARED_AUTH_DB.match(str(variables.get("server_auth_database_uri", "")))))),
+}
 
 
-def _batchable(role: str, variables: dict) -> bool:
-    if role in _ALONE:
-        return not _ALONE[role](variables)
+def _batchable(role: str, variables: dict, whole: bool = True) -> bool:
+    alone = _ALONE if whole else _ALONE_PREFLIGHT
+    if role in alone:
+        return not alone[role](variables)
     tasks = ROOT / "roles" / role / "tasks"
-    return tasks.is_dir() and not any(_CROSS_HOST.search(f.read_text()) for f in tasks.glob("*.yml"))
+    files = tasks.glob("*.yml") if whole else tasks.glob("preflight*.yml")
+    return tasks.is_dir() and not any(_CROSS_HOST.search(f.read_text()) for f in files)
 
 
-def _key(role: str, variables: dict, facts: dict | None) -> str:
-    return json.dumps([role, variables, facts], sort_keys=True, default=str)
+def _key(role: str, variables: dict, facts: dict | None, whole: bool = False, skip: tuple[str, ...] = ()) -> str:
+    return json.dumps([role, variables, facts, whole, list(skip)], sort_keys=True, default=str)
 
 
 class _Recorded(Exception):
@@ -203,10 +240,10 @@ def _prepare_batches(items) -> dict[str, PlaybookResult]:
     """Asks each test of `items` that can be asked (see the module doc) for
     its first run_role call; runs them in one batch per role."""
     allowed = {"run_role", "refused"}
-    calls: dict[str, dict[str, tuple[dict, dict | None]]] = {}
+    calls: dict[tuple[str, bool], dict[str, tuple[dict, dict | None]]] = {}
 
-    def recorder(role, variables, facts=None):
-        raise _Recorded((role, variables, facts))
+    def recorder(role, variables, facts=None, whole=False, skip=()):
+        raise _Recorded((role, variables, facts, whole, tuple(skip)))
 
     for item in items:
         argnames = getattr(getattr(item, "_fixtureinfo", None), "argnames", None)
@@ -222,28 +259,34 @@ def _prepare_batches(items) -> dict[str, PlaybookResult]:
         try:
             item.obj(**kwargs)
         except _Recorded as recorded:
-            role, variables, facts = recorded.call
-            if _batchable(role, variables):
-                calls.setdefault(role, {})[_key(role, variables, facts)] = (variables, facts)
+            role, variables, facts, whole, skip = recorded.call
+            if _batchable(role, variables, whole):
+                calls.setdefault((role, whole, skip), {})[_key(role, variables, facts, whole, skip)] = (variables, facts)
         except Exception:  # noqa: BLE001 - the test will run for real and say what is wrong
             continue
     answers: dict[str, PlaybookResult] = {}
     workdir = Path(tempfile.mkdtemp(prefix="preflight-batches-"))
-    for role, cases in calls.items():
+    for n, ((role, whole, skip), cases) in enumerate(calls.items()):
         if len(cases) > 1:
-            answers.update(run_batch(role, cases, workdir / role))
+            answers.update(run_batch(role, cases, workdir / f"{role}-{n}", whole=whole, skip=skip))
     return answers
 
 
 @pytest.fixture
 def run_role(tmp_path: Path, request):
-    """run_role(role, variables, facts=None) -> PlaybookResult"""
+    """run_role(role, variables, facts=None, whole=False, skip=()) -> PlaybookResult:
+    the role's preflight only (its tag <role>_preflight; the role's argument
+    spec check is tagged always), or with whole=True the whole role but the
+    tags in `skip`, in check mode. A case that passes preflight costs a few CPU-seconds so, against
+    about 27 for the server role's whole run (the python role's apt check,
+    the install tasks up to the venv)."""
 
-    def _run(role: str, variables: dict, facts: dict | None = None) -> PlaybookResult:
+    def _run(role: str, variables: dict, facts: dict | None = None, whole: bool = False,
+             skip: tuple[str, ...] = ()) -> PlaybookResult:
         path = str(request.node.path)
         if path not in _BATCHED:
             _BATCHED[path] = _prepare_batches([item for item in request.session.items if str(item.path) == path])
-        batched = _BATCHED[path].get(_key(role, variables, facts))
+        batched = _BATCHED[path].get(_key(role, variables, facts, whole, tuple(skip)))
         if batched is not None:
             return batched
         inventory = tmp_path / "hosts.yml"
@@ -269,7 +312,8 @@ def run_role(tmp_path: Path, request):
                         "name": f"Apply {role}",
                         "hosts": "target",
                         "gather_facts": facts is None and _reads_facts(role),
-                        "pre_tasks": [{"name": "Fake facts", "fake_facts": {"facts": facts}}] if facts else [],
+                        "pre_tasks": [{"name": "Fake facts", "fake_facts": {"facts": facts},
+                                       "tags": ["always"]}] if facts else [],
                         "roles": [{"role": f"mlops.mlflow.{role}"}],
                     }
                 ]
@@ -277,7 +321,8 @@ def run_role(tmp_path: Path, request):
         )
         extra = tmp_path / "vars.json"
         extra.write_text(json.dumps(variables))
-        proc = _ansible_playbook(["--check", "-i", str(inventory), "-e", f"@{extra}", str(playbook)], tmp_path, _env(tmp_path))
+        proc = _ansible_playbook(["--check", *_tags(role, whole, tuple(skip)), "-i", str(inventory), "-e", f"@{extra}", str(playbook)],
+                                 tmp_path, _env(tmp_path))
         return PlaybookResult(proc.returncode, proc.stdout + proc.stderr)
 
     return _run

@@ -152,7 +152,8 @@ def test_aws_infra_good_input_passes_preflight_and_calls_only_the_endpoint(run_r
         thread = threading.Thread(target=accept, daemon=True)
         thread.start()
         try:
-            result = run_role("aws_infra", dict(good, aws_endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}"))
+            result = run_role("aws_infra", dict(good, aws_endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}"),
+                              whole=True)
         finally:
             done.set()
             thread.join(timeout=5)

@@ -111,6 +111,6 @@ def test_no_engine_does_nothing(run_role, role):
 
 def test_good_client_input_passes_preflight(run_role):
     result = run_role("db_client", CLIENT_OK, facts=DEBIAN_FACTS)
-    # Past preflight, check mode reaches the install task.
-    assert "Install the client tools and Python driver of postgresql" in result.output, result.output
+    # The preflight only (run_role): it passed.
+    assert result.rc == 0, result.output
     assert "s3cret" not in result.output

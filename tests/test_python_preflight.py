@@ -48,8 +48,8 @@ def test_unsupported_os_family_fails_in_preflight(run_role):
 
 def test_good_input_passes_preflight(run_role):
     result = run_role("python", {"python_pip_index_url": "https://pypi.internal/simple"}, facts=DEBIAN_FACTS)
-    # Past preflight, check mode reaches the install tasks.
-    assert "Install Python 3 with venv and pip" in result.output, result.output
+    # The preflight only (run_role): it passed.
+    assert result.rc == 0, result.output
 
 
 def test_too_old_python_fails_in_preflight(run_role):
@@ -69,7 +69,7 @@ def test_index_credentials_never_shown(run_role, monkeypatch):
     monkeypatch.setenv("ANSIBLE_VERBOSITY", "1")
     secret = "idx-secret-7e4b"
     result = run_role("python", {"python_pip_index_url": f"https://bob:{secret}@pypi.internal/simple"},
-                      facts=DEBIAN_FACTS)
+                      facts=DEBIAN_FACTS, whole=True)
     # The task that writes pip.conf and uv.toml (which hold the URL) ran.
     assert "Write the CA bundle and the configuration of pip and uv" in result.output, result.output
     assert secret not in result.output, result.output

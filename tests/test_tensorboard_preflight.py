@@ -58,7 +58,8 @@ def test_good_input_passes_preflight(run_role):
     variables = dict(ON, tensorboard_logdir="/mnt/tensorboard", tensorboard_port=6007,
                      tensorboard_extra_args=["--samples_per_plugin", "scalars=5000"])
     result = run_role("tensorboard", variables, facts=DEBIAN_FACTS)
-    assert PAST in result.output, result.output
+    # The preflight only (run_role): it passed.
+    assert result.rc == 0, result.output
 
 
 def test_without_tensorboard_enabled_the_role_does_nothing(run_role):
