@@ -3,11 +3,12 @@
 (molecule/_shared/verify_python.yml): one module call instead of one per
 check. Prints one JSON object of what it found; the play asserts on it.
 
-    verify_python.py <test venv>
+    verify_python.py <test venv> [extra Debian package ...]
 
 Creates the test venv with the system Python, installs a small package into
 it with the venv's own pip (through /etc/pip.conf: the configured index and
-CA bundle), imports it, and removes the venv again.
+CA bundle), imports it, and removes the venv again. The extra packages
+(python_extra_packages) must be installed.
 """
 import grp
 import json
@@ -18,6 +19,7 @@ import subprocess
 import sys
 
 VENV = sys.argv[1]
+EXTRA = sys.argv[2:]
 
 
 def run(argv):
@@ -34,6 +36,7 @@ out["pip_config"] = run(["/opt/mlops-mlflow/uv/bin/python", "-m", "pip", "config
 st = os.stat("/etc/pip.conf")
 out["pip_conf"] = {"mode": "%04o" % (st.st_mode & 0o7777), "owner": pwd.getpwuid(st.st_uid).pw_name,
                    "group": grp.getgrgid(st.st_gid).gr_name}
+out["extra_installed"] = run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n"] + EXTRA)["stdout"].splitlines() if EXTRA else []
 out["python_version"] = "%d.%d" % sys.version_info[:2]
 shutil.rmtree(VENV, ignore_errors=True)
 out["venv"] = run(["/usr/bin/python3", "-m", "venv", VENV])
