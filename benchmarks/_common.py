@@ -2,6 +2,7 @@
 and remove containers through the project's own local_infra role."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -38,10 +39,12 @@ def playbook(path: str, *args: str) -> list[str]:
     return [str(BIN / "ansible-playbook"), str(ROOT / path), *args]
 
 
-def container(name: str, state: str = "present", network: str = "") -> None:
+def container(name: str, state: str = "present", network: str = "", volumes: list[str] | None = None) -> None:
     args = ["-e", f"bench_name={name}", "-e", f"bench_state={state}"]
     if network:
         args += ["-e", f"bench_network={network}"]
+    if volumes:
+        args += ["-e", json.dumps({"bench_volumes": volumes})]
     run(playbook("benchmarks/playbooks/create.yml", *args))
 
 
