@@ -89,7 +89,7 @@ lint: venv
 	$(BIN)/python scripts/check_refs.py
 
 pytest: venv testbed
-	pytest
+	@scripts/pytest.sh
 
 molecule: venv testbed
 	@test -n "$(S)" || { echo "usage: make molecule S=<scenario>"; exit 2; }

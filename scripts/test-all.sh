@@ -30,7 +30,7 @@ if ! make --no-print-directory testbed; then
   exit 1
 fi
 stage_start=$(date +%s)
-( start=$(date +%s); pytest >"$pytest_log" 2>&1; rc=$?; echo "$rc $(($(date +%s) - start))" >build/pytest.result; exit "$rc" ) &
+( start=$(date +%s); scripts/pytest.sh >"$pytest_log" 2>&1; rc=$?; echo "$rc $(($(date +%s) - start))" >build/pytest.result; exit "$rc" ) &
 pytest_pid=$!
 scripts/molecule-all.sh "$@" 2>&1 | tee "$molecule_log"
 molecule_rc=${PIPESTATUS[0]}

@@ -11,14 +11,18 @@ source is compiled once per container. Nothing else changes: the same
 source runs, compiled by the same Python.
 
 Loaded by a .pth file that molecule/_shared/create.yml mounts into the test
-containers only (never into `make up`'s container or a user's host). Only
-root writes the cache (other users' module runs read it), and any error
-falls back to Python's own compile.
+containers only (never into `make up`'s container or a user's host): there,
+only root writes the cache, /var/cache/ansiballz-pyc (other users' module
+runs read it). pytest's playbooks run their modules on this machine, with
+the venv's Python: scripts/test-all.sh and `make pytest` put this directory
+on PYTHONPATH (sitecustomize.py loads the hook) and name a cache of the
+test run's own in ANSIBALLZ_PYC_DIR (0700, written by the user who runs the
+tests). Any error falls back to Python's own compile.
 """
 import os
 import zipimport
 
-_DIR = "/var/cache/ansiballz-pyc"
+_DIR = os.environ.get("ANSIBALLZ_PYC_DIR") or "/var/cache/ansiballz-pyc"
 _MARK = "_payload.zip" + os.sep
 _compile = zipimport._compile_source
 
@@ -41,14 +45,27 @@ def _compile_source(pathname, source):
                          + b"\0" + source).hexdigest()
     path = os.path.join(_DIR, key)
     try:
-        with open(path, "rb") as cached:
-            return _refile(marshal.load(cached), pathname)
-    except Exception:  # noqa: BLE001 - no or unreadable entry: compile
-        pass
+        # Only a directory that root or this user owns and no one else can
+        # write to is read (or written: by its owner only).
+        info = os.stat(_DIR)
+        trusted = info.st_uid in (0, os.geteuid()) and not info.st_mode & 0o022
+    except OSError:
+        info, trusted = None, False
+    if trusted:
+        try:
+            with open(path, "rb") as cached:
+                return _refile(marshal.load(cached), pathname)
+        except Exception:  # noqa: BLE001 - no or unreadable entry: compile
+            pass
     code = _compile(pathname, source)
-    if os.geteuid() == 0:
+    if info is None and os.geteuid() == 0 and _DIR == "/var/cache/ansiballz-pyc":
         try:
             os.makedirs(_DIR, mode=0o755, exist_ok=True)
+            info, trusted = os.stat(_DIR), True
+        except OSError:
+            return code
+    if trusted and info.st_uid == os.geteuid():
+        try:
             tmp = "%s.%d" % (path, os.getpid())
             with open(tmp, "wb") as out:
                 marshal.dump(code, out)
