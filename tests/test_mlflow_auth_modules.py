@@ -600,7 +600,7 @@ def test_docs_match_the_argument_spec(module_name: str) -> None:
     # ansible-doc's own view: the module's options with the shared fragment
     # (plugins/doc_fragments/mlflow_auth.py) merged in.
     shown = subprocess.run(
-        ["ansible-doc", "--json", "-t", "module", f"mlops.mlflow.{module_name}"],
+        [str(VENV_BIN / "ansible-doc"), "--json", "-t", "module", f"mlops.mlflow.{module_name}"],
         capture_output=True, text=True, check=True, env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections")},
     )
     page = json.loads(shown.stdout)[f"mlops.mlflow.{module_name}"]
