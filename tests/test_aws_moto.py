@@ -9,10 +9,12 @@ real account can show.
 The tests of this module run in order and share one moto server:
 provision (check mode first, then for real, with RDS) -> what is stored ->
 second run changes nothing -> check mode changes nothing -> the aws_ec2
-inventory lists the instance -> teardown removes everything tagged. Then a
-second deployment, its database alone (--tags aws_infra_database): an RDS
-instance made before MLflow had its own user (provisioning stops), then RDS
-MySQL (require_secure_transport), run twice and torn down. moto's RDS gets
+inventory lists the instance -> teardown removes everything tagged but the
+bucket. Then a second deployment, its database alone (--tags
+aws_infra_database): an RDS instance made before MLflow had its own user
+(provisioning stops before it changes anything), then RDS MySQL
+(require_secure_transport), run twice and torn down with its bucket (made
+here with boto3, with object versions: aws_infra_delete_bucket). moto's RDS gets
 the few answers of AWS it lacks (RDS_DEFAULT_VERSIONS, below).
 
 The playbooks run as a user runs them: with a copy of inventories/aws whose
@@ -251,8 +253,9 @@ def _write_inventory(workdir: Path, variables: dict) -> Path:
     return inventory
 
 
-def run_playbook(workdir: Path, playbook: str, variables: dict, *args: str) -> subprocess.CompletedProcess:
-    inventory = _write_inventory(workdir, variables)
+def run_playbook(workdir: Path, playbook: str, variables: dict, *args: str,
+                 write_inventory: bool = True) -> subprocess.CompletedProcess:
+    inventory = _write_inventory(workdir, variables) if write_inventory else workdir / "inventory"
     env = dict(
         _inventory_env(variables["aws_endpoint_url"]),
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -312,14 +315,15 @@ def _dump_play(dump: Path) -> dict:
     }
 
 
-def _provision_and_dump(workdir: Path, variables: dict, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+def _provision_and_dump(workdir: Path, variables: dict, *args: str,
+                        write_inventory: bool = True) -> tuple[subprocess.CompletedProcess, dict]:
     """provision_aws.yml, then a play that writes what the inventory gives the new host."""
     dump = workdir / "hostvars.json"
     dump.unlink(missing_ok=True)
     wrapper = workdir / "provision_and_dump.yml"
     wrapper.write_text(json.dumps([
         {"ansible.builtin.import_playbook": str(ROOT / "playbooks" / "provision_aws.yml")}, _dump_play(dump)]))
-    result = run_playbook(workdir, str(wrapper), variables, *args)
+    result = run_playbook(workdir, str(wrapper), variables, *args, write_inventory=write_inventory)
     return result, json.loads(dump.read_text()) if dump.exists() else {}
 
 
@@ -574,33 +578,39 @@ def test_inventory_alone_configures_the_same_host_the_same_way(provisioned, work
     assert alone == provisioned["hosts"]
 
 
-def test_the_users_group_vars_win(provisioned, workdir):
-    """What the user writes in group_vars reaches the host (provisioning sets no host variable)."""
-    inventory = workdir / "inventory" / "group_vars" / "mlflow_servers.yml"
+USER_DNS_NAME = "mlflow.moto.example"
+
+
+@pytest.fixture(scope="module")
+def second_run(provisioned, workdir):
+    """provision_aws.yml again, with a setting of the user's in the copy's
+    group_vars/mlflow_servers.yml (mlflow_dns_name, which no task of
+    provisioning reads), and the dump of what the inventory then gives the host."""
     original = (ROOT / "inventories" / "aws" / "group_vars" / "mlflow_servers.yml").read_text()
     assert 'mlflow_dns_name: ""' in original
+    _write_inventory(workdir, provisioned["variables"])
+    user_file = workdir / "inventory" / "group_vars" / "mlflow_servers.yml"
+    user_file.write_text(original.replace('mlflow_dns_name: ""', f"mlflow_dns_name: {USER_DNS_NAME}"))
     try:
-        variables = provisioned["variables"]
-        _write_inventory(workdir, variables)
-        inventory.write_text(original.replace('mlflow_dns_name: ""', "mlflow_dns_name: mlflow.moto.example"))
-        dump = workdir / "hostvars-user.json"
-        play = workdir / "dump_user.yml"
-        play.write_text(json.dumps([_dump_play(dump)]))
-        env = dict(_inventory_env(variables["aws_endpoint_url"]), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-                   ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-local"))
-        result = _ansible("ansible-playbook", ["-i", str(workdir / "inventory"), str(play)], env, 300)
-        assert result.returncode == 0, result.stdout + result.stderr
-        host = json.loads(dump.read_text())[NAME]
-        assert host["nginx_proxy_server_names"] == ["mlflow.moto.example"]
-        assert host["server_public_names"] == ["mlflow.moto.example"]
-        # A DNS name of the user's: a certificate from Let's Encrypt.
-        assert host["nginx_proxy_tls_mode"] == "acme"
+        return _provision_and_dump(workdir, provisioned["variables"], write_inventory=False)
     finally:
         _write_inventory(workdir, provisioned["variables"])
 
 
-def test_second_run_changes_nothing(provisioned, moto, workdir):
-    second, hosts = _provision_and_dump(workdir, provisioned["variables"])
+def test_the_users_group_vars_win(second_run):
+    """What the user writes in group_vars reaches the host that provisioning
+    found (meta: refresh_inventory): provisioning sets no host variable."""
+    result, hosts = second_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    host = hosts[NAME]
+    assert host["nginx_proxy_server_names"] == [USER_DNS_NAME]
+    assert host["server_public_names"] == [USER_DNS_NAME]
+    # A DNS name of the user's: a certificate from Let's Encrypt.
+    assert host["nginx_proxy_tls_mode"] == "acme"
+
+
+def test_second_run_changes_nothing(second_run):
+    second, hosts = second_run
     assert second.returncode == 0, second.stdout + second.stderr
     assert "changed=0" in _recap(second), second.stdout
     assert list(hosts) == [NAME]
@@ -672,13 +682,11 @@ def test_teardown_removes_everything_tagged_and_keeps_the_bucket(provisioned, wo
     # The artifacts stay unless aws_infra_delete_bucket is true.
     assert BUCKET in [b["Name"] for b in boto("s3").list_buckets()["Buckets"]]
     assert f"Kept the bucket {BUCKET}" in result.stdout
-
-    again = run_playbook(workdir, "playbooks/teardown_aws.yml", dict(variables, aws_infra_delete_bucket=True))
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert BUCKET not in [b["Name"] for b in boto("s3").list_buckets()["Buckets"]]
+    # (aws_infra_delete_bucket=true: the other deployment's teardown, test_teardown_deletes_the_tagged_bucket_when_asked)
 
 
 OTHER = "mlflow-moto-mysql"
+OTHER_BUCKET = f"{OTHER}-artifacts"
 
 
 def _rds_state(boto, name: str) -> dict:
@@ -702,7 +710,8 @@ def other_deployment(moto, boto, tmp_path_factory):
     an RDS instance with MLflow's user as master (made here with boto3)
     stops provisioning. That instance removed, the same deployment as RDS
     MySQL of a given version: first run, second run, teardown (without a
-    final snapshot). Each step's output and what moto stored after it."""
+    final snapshot, with aws_infra_delete_bucket: the bucket made here goes
+    too). Each step's output and what moto stored after it."""
     tmp = tmp_path_factory.mktemp("aws-other")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id_ed25519")], check=True)
     play = tmp / "aws_infra.yml"
@@ -711,11 +720,20 @@ def other_deployment(moto, boto, tmp_path_factory):
     database_only = ("--tags", "aws_infra_database")
     rds = boto("rds")
     steps: dict = {}
-    legacy = _variables(moto, tmp, mlflow_deployment_name=OTHER, aws_infra_bucket=f"{OTHER}-artifacts")
-    mysql = _variables(moto, tmp, mlflow_deployment_name=OTHER, aws_infra_bucket=f"{OTHER}-artifacts",
+    legacy = _variables(moto, tmp, mlflow_deployment_name=OTHER, aws_infra_bucket=OTHER_BUCKET)
+    mysql = _variables(moto, tmp, mlflow_deployment_name=OTHER, aws_infra_bucket=OTHER_BUCKET,
                        aws_infra_database_engine="mysql", aws_infra_rds_engine_version="8.0.39",
                        aws_infra_db_admin_user="dba")
     try:
+        # The deployment's bucket (--tags aws_infra_database makes none): tagged, versioned, an object
+        # overwritten once (two versions) beside another; teardown with aws_infra_delete_bucket deletes it all.
+        s3 = boto("s3")
+        s3.create_bucket(Bucket=OTHER_BUCKET)
+        s3.put_bucket_tagging(Bucket=OTHER_BUCKET, Tagging={"TagSet": [{"Key": "mlflow_deployment", "Value": OTHER}]})
+        s3.put_bucket_versioning(Bucket=OTHER_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        for key, body in (("mlflow/1/model.pkl", b"v1"), ("mlflow/1/model.pkl", b"v2"), ("mlflow/1/notes.txt", b"n")):
+            s3.put_object(Bucket=OTHER_BUCKET, Key=key, Body=body)
+        steps["versions"] = len(s3.list_object_versions(Bucket=OTHER_BUCKET)["Versions"])
         rds.create_db_instance(DBInstanceIdentifier=OTHER, Engine="postgres", EngineVersion="16.4",
                                DBInstanceClass="db.t4g.micro", AllocatedStorage=20, MasterUsername="mlflow",
                                MasterUserPassword="old-master-password", Tags=[{"Key": "mlflow_deployment", "Value": OTHER}])
@@ -730,6 +748,7 @@ def other_deployment(moto, boto, tmp_path_factory):
         steps["down"] = run_playbook(tmp, str(play), dict(mysql, aws_infra_state="absent", aws_infra_teardown_confirm=OTHER,
                                                           aws_infra_delete_bucket=True, aws_infra_rds_final_snapshot=False))
         steps["after down"] = _rds_state(boto, OTHER)
+        steps["buckets after down"] = [b["Name"] for b in boto("s3").list_buckets()["Buckets"]]
     return steps
 
 
@@ -751,6 +770,8 @@ def test_rds_made_with_mlflow_as_master_stops_with_the_way_on(other_deployment):
                  "Upgrading an RDS deployment"):
         assert text in output, result.stdout
     assert "DB parameter group that refuses connections without TLS" not in result.stdout
+    # It stops first: before the security groups, the key pair and the DB subnet group are made or updated.
+    assert "Security group of RDS" not in result.stdout
     after = _step(other_deployment, "after legacy")
     assert after["groups"] == {}
     assert [d["MasterUsername"] for d in after["instances"]] == ["mlflow"]
@@ -780,6 +801,18 @@ def test_rds_mysql_requires_secure_transport(other_deployment):
     assert down.returncode == 0, down.stdout + down.stderr
     assert other_deployment["after down"] == {"instances": [], "groups": {}}
 
+
+def test_teardown_deletes_the_tagged_bucket_when_asked(other_deployment):
+    """aws_infra_delete_bucket=true: the deployment's bucket goes too, with
+    every object version in it (an S3 bucket must be empty to be deleted);
+    the main deployment's bucket, kept by its own teardown, stays."""
+    assert _step(other_deployment, "versions") == 3
+    down = other_deployment["down"]
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "Kept the bucket" not in down.stdout
+    buckets = _step(other_deployment, "buckets after down")
+    assert OTHER_BUCKET not in buckets
+    assert BUCKET in buckets
 
 if __name__ == "__main__" and sys.argv[1:2] == ["moto-server"]:
     _serve_moto(sys.argv[2:])
