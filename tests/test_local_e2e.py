@@ -3,8 +3,10 @@ inventory deploys the whole stack into a container published on 127.0.0.1,
 writes the client settings file, and then the real MLflow client on this
 machine logs, searches and downloads through nginx with basic auth. A second
 run of site.yml changes nothing; playbooks/users.yml adds, rotates and removes
-a user and changes nothing else; teardown (`make down`) removes the container
-and keeps the data volume unless asked to purge it.
+a user and changes nothing else; `make up`'s switch to MLflow's own auth
+(`-e server_auth=mlflow`) keeps the user's login and changes nothing when run
+again; teardown (`make down`) removes the container and keeps the data volume
+unless asked to purge it.
 
 It uses its own deployment name, port, password directory and env file, so
 it never touches what `make up` made."""
@@ -184,6 +186,86 @@ def test_users_playbook_fails_clearly_without_the_container(deployment):
     )
     assert proc.returncode != 0
     assert "mlflow-e2e-absent" in proc.stdout and "run `make up` first" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_traces_through_nginx(deployment):
+    """MLflow 3 tracing through nginx and its login, with the real client: a
+    function under @mlflow.trace and a span that OpenTelemetry's OTLP/HTTP
+    exporter sends to /v1/traces (the published 127.0.0.1:port, so the Host
+    nginx passes on is the public name, which MLflow's allowed hosts accept)
+    are both found by mlflow.search_traces; /v1/traces without a login is
+    nginx's 401."""
+    env = _client_env(deployment["tmp"])
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "molecule/_shared/files/mlflow_trace_check.py")],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["otlp_spans_sent"] == 1 and result["decorated_trace"] != result["otlp_trace"]
+    anonymous = requests.post(env["MLFLOW_TRACKING_URI"].rstrip("/") + "/v1/traces", data=b"",
+                              headers={"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": "0"},
+                              timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers.get("WWW-Authenticate") == 'Basic realm="MLflow"'
+
+
+def test_site_yml_switches_to_mlflow_auth(deployment):
+    """`make up`'s documented switch, `-e server_auth=mlflow`, on the running
+    deployment: one more site.yml run, after which MLflow's basic-auth app
+    checks the logins. The same user logs in with the real MLflow client
+    through nginx, the admin's settings that the connection block writes
+    (mlflow-admin.env, 0600) work for an admin-only call, a wrong password
+    gets MLflow's 401; the auth database is SQLite beside the tracking store,
+    MLflow's user's; a run again changes nothing."""
+    tmp = deployment["tmp"]
+    switched = _playbook("playbooks/site.yml", deployment["extra"], "-e", "server_auth=mlflow")
+    admin_file = tmp / "local" / "mlflow-admin.env"
+    assert oct(admin_file.stat().st_mode & 0o777) == "0o600"
+    admin = dict(word.split("=", 1) for word in shlex.split(admin_file.read_text()))
+    user = _client_env(tmp)
+    assert admin["MLFLOW_TRACKING_USERNAME"] == "admin" and len(admin["MLFLOW_TRACKING_PASSWORD"]) >= 16
+    assert admin["MLFLOW_TRACKING_URI"] == user["MLFLOW_TRACKING_URI"]
+    assert admin["MLFLOW_TRACKING_PASSWORD"] not in switched.stdout
+    assert user["MLFLOW_TRACKING_PASSWORD"] not in switched.stdout
+
+    # The same user, the same password: now MLflow checks it (and makes them the owner of what they create).
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "molecule/_shared/files/mlflow_client_check.py"), "1"],
+        env=user, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    uri = user["MLFLOW_TRACKING_URI"]
+    as_admin = (admin["MLFLOW_TRACKING_USERNAME"], admin["MLFLOW_TRACKING_PASSWORD"])
+    as_user = (user["MLFLOW_TRACKING_USERNAME"], user["MLFLOW_TRACKING_PASSWORD"])
+
+    def account(name: str, auth: tuple[str, str]) -> int:
+        # The status only: an assertion on the call would print the password.
+        return requests.get(f"{uri}/api/2.0/mlflow/users/get?username={name}", auth=auth, timeout=10).status_code
+
+    # Another user's account is the admin's business only; one's own is one's own.
+    assert account(user["MLFLOW_TRACKING_USERNAME"], as_admin) == 200
+    assert account(admin["MLFLOW_TRACKING_USERNAME"], as_user) == 403
+    assert account(user["MLFLOW_TRACKING_USERNAME"], as_user) == 200
+
+    inside = _docker("exec", NAME, "sh", "-c",
+                     "stat -c '%n %U %a' /var/lib/mlflow/mlflow.db /var/lib/mlflow/mlflow-auth.db"
+                     " /etc/mlops-mlflow/auth/basic_auth.ini && grep '^database_uri' /etc/mlops-mlflow/auth/basic_auth.ini")
+    assert inside.returncode == 0, inside.stderr
+    lines = inside.stdout.splitlines()
+    assert lines[0].startswith("/var/lib/mlflow/mlflow.db mlflow ")
+    assert lines[1] == "/var/lib/mlflow/mlflow-auth.db mlflow 600", lines
+    assert lines[2] == "/etc/mlops-mlflow/auth/basic_auth.ini mlflow 600", lines
+    assert lines[3] == "database_uri = sqlite:////var/lib/mlflow/mlflow-auth.db", lines
+
+    again = _playbook("playbooks/site.yml", deployment["extra"], "-e", "server_auth=mlflow")
+    changed = [int(n) for n in re.findall(r"changed=(\d+)", again.stdout)]
+    changed_tasks = [block.split("]", 1)[0] for block in re.split(r"^TASK \[", again.stdout, flags=re.M)[1:]
+                     if "\nchanged: " in block]
+    assert changed and sum(changed) == 0, (changed_tasks, re.findall(r"MLflow users:.*?revoked[^\n]*", again.stdout, flags=re.S))
+    wrong = requests.get(uri + "/version", auth=(as_user[0], "not-the-Password-0000"), timeout=10)
+    assert wrong.status_code == 401
+    assert wrong.headers.get("WWW-Authenticate") == 'Basic realm="mlflow"'  # MLflow's answer, not nginx's
 
 
 def test_teardown_keeps_the_data_volume_unless_purged(deployment):
