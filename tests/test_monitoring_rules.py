@@ -43,6 +43,8 @@ EXPORTED = {
     "node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes",
     "nginx_connections_active", "nginx_http_requests_total",
     "pg_up", "pg_stat_database_numbackends",
+    # The canary's textfile metric (monitoring_canary_enabled) beside mlflow_canary_success, which a rule reads.
+    "mlflow_canary_last_success_timestamp_seconds",
     # Prometheus's own series of the alerts that are pending or firing.
     "ALERTS",
 }

@@ -22,7 +22,9 @@ run references; after `systemctl start <unit>` (oneshot: it returns when
 the pass is done) the aged run is gone with its artifacts and directory,
 the other two runs and their artifacts stay, the unreferenced directory is
 reported in the journal and kept. With "monitoring": {"api", "ports",
-"dashboard", "timeout"} (mlops.mlflow.monitoring): see monitoring_check.
+"dashboard", "timeout"} (mlops.mlflow.monitoring): see monitoring_check. With
+"canary": {"unit", "user", "experiment", "api", "messages", "timeout"}: see
+canary_check.
 Prints one JSON object with a list of problems (empty when all is well)."""
 import contextlib
 import hashlib
@@ -108,6 +110,10 @@ def main():
         monitoring = monitoring_check(**config["monitoring"])
         problems += monitoring.pop("problems")
         result["monitoring"] = monitoring
+    if "canary" in config:
+        canary = canary_check(client, config["access_log"], **config["canary"])
+        problems += canary.pop("problems")
+        result["canary"] = canary
     print(json.dumps(result))
 
 
@@ -209,15 +215,86 @@ def monitoring_check(api, ports, dashboard, timeout):
     return {"problems": problems, "jobs": jobs, "dashboard_metrics": sorted(wanted)}
 
 
-def store_uri(env_file):
-    """MLFLOW_BACKEND_STORE_URI of the server's env file (mlops.mlflow.service
+def canary_check(client, access_log, unit, user, experiment, api, messages, timeout):
+    """The canary (issue 20, mlops.mlflow.monitoring's monitoring_canary_enabled): `systemctl start <unit>`
+    (oneshot: it returns with the run's result) succeeds, its run is in the experiment, FINISHED, logged
+    through nginx as the canary's user (nginx's access log), and Prometheus reads mlflow_canary_success 1
+    from the textfile collector; nginx stopped, the unit fails, the metric turns 0 and the webhook receiver
+    gets exactly one message of the unit without the canary's password; nginx started, the canary passes
+    and the metric is 1 again. The receiver's file is moved aside afterwards (the training job's check
+    counts its own message)."""
+    problems = []
+    password = store_uri(f"/etc/mlops-mlflow/env/{unit}.env", "MLFLOW_TRACKING_PASSWORD")
+
+    def canary():
+        return subprocess.run(["systemctl", "start", unit], capture_output=True, text=True, check=False).returncode
+
+    def metric(value):
+        return wait_for(lambda: [r for r in prometheus(api, "/query", query="mlflow_canary_success")["result"]
+                                 if r["value"][1] == value], timeout)
+
+    def canary_messages():
+        try:
+            with open(messages, encoding="utf-8") as stream:
+                lines = [json.loads(line)["body"].get("text", "") for line in stream]
+        except FileNotFoundError:
+            return []
+        return [t for t in lines if t.startswith(f"{unit}.service failed")]
+
+    if canary_messages():
+        problems.append(f"canary: a failure message before the test: {len(canary_messages())}")
+    started = time.time()
+    if canary() != 0:
+        problems.append("canary: the unit failed with nginx up")
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"], max_results=1) if found else []
+    run = runs[0] if runs else None
+    if run is None or run.info.start_time < started * 1000 - 5000 or run.info.status != "FINISHED":
+        problems.append(f"canary: no FINISHED run since the start: {run and run.info}")
+    elif run.data.tags.get("mlflow.user") != user:
+        problems.append(f"canary: mlflow.user {run.data.tags.get('mlflow.user')!r}")
+    with open(access_log, encoding="utf-8", errors="replace") as stream:
+        creates = [m.groups() for m in map(LOG.match, stream) if m and "/runs/create" in m.group(4)]
+    if not creates or creates[-1][1] != user or creates[-1][4] != "200":
+        problems.append(f"canary: the last run creation in nginx's log is {creates[-1:]}, expected {user} and 200")
+    if not metric("1"):
+        problems.append("canary: mlflow_canary_success is not 1 after a run with nginx up")
+    subprocess.run(["systemctl", "stop", "nginx"], check=True)
+    try:
+        failed = canary() != 0
+        zero = metric("0")
+        got = wait_for(canary_messages, timeout)
+        # The notifier runs once per failure: a second message would come at once.
+        time.sleep(5)
+        got = canary_messages()
+    finally:
+        subprocess.run(["systemctl", "start", "nginx"], check=True)
+    if not failed or not zero:
+        problems.append(f"canary: with nginx stopped, unit failed {failed}, metric 0 {bool(zero)}")
+    if len(got) != 1 or password in "".join(got):
+        problems.append(f"canary: {len(got)} failure messages (expected 1), password in them {password in ''.join(got)}")
+    if canary() != 0 or not metric("1"):
+        problems.append("canary: it does not pass again once nginx is back")
+    if os.path.exists(messages):
+        os.rename(messages, messages + ".canary")
+    unit_text = subprocess.run(["systemctl", "cat", unit, f"{unit}.timer", f"{unit}-failure-notify"],
+                               capture_output=True, text=True, check=False).stdout
+    journal = subprocess.run(["journalctl", "--no-pager", "--output=cat", "-u", unit, "-u", f"{unit}-failure-notify"],
+                             capture_output=True, text=True, check=False).stdout
+    if password in unit_text + journal:
+        problems.append("canary: the password is in its units or journal")
+    return {"problems": problems, "messages": got, "unit": unit_text, "journal": journal.splitlines()[-40:]}
+
+
+def store_uri(env_file, name="MLFLOW_BACKEND_STORE_URI"):
+    """A value (MLFLOW_BACKEND_STORE_URI) of a service's env file (mlops.mlflow.service
     writes KEY="value" with \\ and " escaped)."""
     with open(env_file, encoding="utf-8") as stream:
         for line in stream:
             key, _, value = line.rstrip("\n").partition("=")
-            if key == "MLFLOW_BACKEND_STORE_URI":
+            if key == name:
                 return re.sub(r'\\(.)', r"\1", value[1:-1])
-    raise SystemExit(f"no MLFLOW_BACKEND_STORE_URI in {env_file}")
+    raise SystemExit(f"no {name} in {env_file}")
 
 
 def retention_check(client, artifacts, unit, days, env_file):
