@@ -700,6 +700,9 @@ def test_stopped_vm_refused_when_asked(gcp):
     assert f"VM {SQL}-vm is TERMINATED" in refused.output
     assert "gcp_infra_start_stopped_vm=true" in refused.output
     assert refused.writes == []
+    # Refused first: right after the VM was read, before the network, the firewall rules, the bucket.
+    assert [r.method_id for r in refused.requests if r.method_id] == ["compute.instances.list"], [
+        r.method_id for r in refused.requests]
 
 
 def test_stopped_vm_started(gcp):
