@@ -50,7 +50,8 @@ EXPORTED = {
 }
 
 # Every optional group of the rules on, and the role's defaults otherwise.
-RULE_VARS = {"monitoring_mlflow_metrics_target": "127.0.0.1:5000", "monitoring_alert_backup": True}
+RULE_VARS = {"monitoring_mlflow_metrics_target": "127.0.0.1:5000", "monitoring_alert_backup": True,
+             "monitoring_alert_offsite": True}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -164,6 +165,46 @@ UNIT_TESTS = [
          alert("MLflowBackupMissing", "25h"),
          alert("MLflowBackupMissing", "27h", {"alertname": "MLflowBackupMissing", "severity": "critical"},
                "No successful dump of MLflow's database recorded for 26 hours")]},
+    # The last off-site copy at time 0: too old once 26 hours have passed; the local dumps, fresh, do not matter.
+    {"interval": "5m",
+     "input_series": [
+         {"series": 'mlflow_db_offsite_last_success_timestamp_seconds{job="node",instance="127.0.0.1:9100"}',
+          "values": "0x400"},
+         {"series": 'mlflow_db_dump_last_success_timestamp_seconds{job="node",instance="127.0.0.1:9100"}',
+          "values": "0+300x400"}],
+     "alert_rule_test": [
+         alert("MLflowOffsiteBackupTooOld", "25h"),
+         alert("MLflowOffsiteBackupTooOld", "27h", {"alertname": "MLflowOffsiteBackupTooOld", "severity": "critical",
+                                                    "job": "node", "instance": "127.0.0.1:9100"},
+               "The last successful off-site copy of MLflow's database is more than 26 hours old"),
+         alert("MLflowOffsiteBackupMissing", "27h"),
+         alert("MLflowBackupTooOld", "27h")]},
+    # An off-site copy every day (the default timer, a few minutes late each time): never too old.
+    {"interval": "5m",
+     "input_series": [{"series": 'mlflow_db_offsite_last_success_timestamp_seconds{job="node",instance="127.0.0.1:9100"}',
+                       "values": "0x290 87000x290 174600x10"}],
+     "alert_rule_test": [alert("MLflowOffsiteBackupTooOld", "25h"), alert("MLflowOffsiteBackupTooOld", "49h"),
+                         alert("MLflowOffsiteBackupMissing", "49h")]},
+    # No off-site copy ever recorded: missing after 26 hours, not before; the local dumps' metric is not it.
+    {"interval": "5m",
+     "input_series": [{"series": 'mlflow_db_dump_last_success_timestamp_seconds{job="node",instance="127.0.0.1:9100"}',
+                       "values": "0+300x400"}],
+     "alert_rule_test": [
+         alert("MLflowOffsiteBackupMissing", "25h"),
+         alert("MLflowOffsiteBackupMissing", "27h", {"alertname": "MLflowOffsiteBackupMissing", "severity": "critical"},
+               "No successful off-site copy of MLflow's database recorded for 26 hours"),
+         alert("MLflowOffsiteBackupTooOld", "27h")]},
+    # The off-site copies stop after the first one at 1h: none missing, too old from 27h on.
+    {"interval": "5m",
+     "input_series": [{"series": 'mlflow_db_offsite_last_success_timestamp_seconds{job="node",instance="127.0.0.1:9100"}',
+                       "values": "_x11 3600x400"}],
+     "alert_rule_test": [
+         alert("MLflowOffsiteBackupMissing", "30m"),
+         alert("MLflowOffsiteBackupTooOld", "26h30m"),
+         alert("MLflowOffsiteBackupTooOld", "27h30m", {"alertname": "MLflowOffsiteBackupTooOld", "severity": "critical",
+                                                       "job": "node", "instance": "127.0.0.1:9100"},
+               "The last successful off-site copy of MLflow's database is more than 26 hours old"),
+         alert("MLflowOffsiteBackupMissing", "27h30m")]},
     # One certificate expires after 10 days, one after 30.
     {"interval": "1m",
      "input_series": [
@@ -256,8 +297,8 @@ def test_promtool_checks_the_rules(promtool_results):
     assert rc == 0, output
     names = {r["alert"] for g in promtool_results["rules"]["groups"] for r in g["rules"]}
     assert names == {"MLflowDown", "MLflowHigh5xxRatio", "MLflowSlowRequests", "MonitoringTargetDown", "DiskAlmostFull",
-                     "DiskFillingUp", "MLflowBackupTooOld", "MLflowBackupMissing", "TLSCertificateExpiring",
-                     "MLflowCanaryFailing"}
+                     "DiskFillingUp", "MLflowBackupTooOld", "MLflowBackupMissing", "MLflowOffsiteBackupTooOld",
+                     "MLflowOffsiteBackupMissing", "TLSCertificateExpiring", "MLflowCanaryFailing"}
 
 
 def test_every_alert_has_a_unit_test():
