@@ -92,6 +92,15 @@ run_one() {
   echo "$result $(($(date +%s) - start))" >"$logdir/$s.result"
 }
 
+# The run's AnsiballZ payload cache (scripts/ansiballz_payload): each module's
+# payload is built once per run instead of once per ansible-playbook. Under
+# scripts/test-all.sh it is the one pytest uses too.
+if [ -z "${ANSIBALLZ_PAYLOAD_DIR:-}" ]; then
+  rm -rf build/ansiballz-payload-molecule
+  mkdir -m 0700 build/ansiballz-payload-molecule
+  export ANSIBALLZ_PAYLOAD_DIR="$PWD/build/ansiballz-payload-molecule"
+fi
+export PYTHONPATH="$PWD/scripts/ansiballz_payload${PYTHONPATH:+:$PYTHONPATH}"
 for s in "${scenarios[@]}"; do rm -f "$logdir/$s.result" "$logdir/$s.leak" "$logdir/$s".cpu-*; done
 # The containers share apt's package lists (molecule/_shared/create.yml):
 # fetch them once, before any scenario starts.

@@ -29,6 +29,11 @@ if ! make --no-print-directory testbed; then
   echo "the test bed could not be set up: no test ran"
   exit 1
 fi
+# One AnsiballZ payload cache for the whole run, pytest's playbooks and
+# Molecule's alike (scripts/ansiballz_payload).
+rm -rf build/ansiballz-payload
+mkdir -m 0700 build/ansiballz-payload
+export ANSIBALLZ_PAYLOAD_DIR="$PWD/build/ansiballz-payload"
 stage_start=$(date +%s)
 ( start=$(date +%s); scripts/pytest.sh >"$pytest_log" 2>&1; rc=$?; echo "$rc $(($(date +%s) - start))" >build/pytest.result; exit "$rc" ) &
 pytest_pid=$!

@@ -16,6 +16,7 @@ directory on PYTHONPATH (ansible-playbook and the modules it runs locally).
   loops) are left alone."""
 import os
 import socket
+import sys
 import time
 
 _real_getaddrinfo = socket.getaddrinfo
@@ -79,3 +80,10 @@ if _FAST_POLL:
         _real_sleep(float(_FAST_POLL) if seconds >= 0.5 else seconds)
 
     time.sleep = _sleep
+
+
+# Test runs: the shared AnsiballZ payload cache of the run (scripts/ansiballz_payload), when the runner made one.
+if os.environ.get("ANSIBALLZ_PAYLOAD_DIR"):
+    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                 "scripts", "ansiballz_payload"))
+    import ansiballz_payload  # noqa: E402,F401
