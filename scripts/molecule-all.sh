@@ -77,15 +77,19 @@ run_one() {
   sample_containers "$s" "$logdir/$s.cpu-containers" &
   sampler=$!
   # bash's `time`: user and system CPU of the command and all its children.
-  { time molecule test -s "$s" >"$logdir/$s.log" 2>&1; } 2>"$logdir/$s.cpu-controller"
+  # Each ansible-playbook also writes its output, every line timed, to
+  # $s.ansible.log: the steps' times at the end (playbook_times).
+  rm -f "$logdir/$s.ansible.log"
+  { time ANSIBLE_LOG_PATH="$PWD/$logdir/$s.ansible.log" molecule test -s "$s" >"$logdir/$s.log" 2>&1; } \
+    2>"$logdir/$s.cpu-controller"
   rc=$?
   kill "$sampler" 2>/dev/null
   wait "$sampler" 2>/dev/null
   if [ "$rc" -eq 0 ]; then result=PASSED; else result=FAILED; fi
-  if grep -q -- "$MOLECULE_SECRET_CANARY" "$logdir/$s.log"; then
+  if grep -q -- "$MOLECULE_SECRET_CANARY" "$logdir/$s.log" "$logdir/$s.ansible.log" 2>/dev/null; then
     {
       echo "$s: a secret (the canary value) appears in the scenario's output:"
-      grep -n -- "$MOLECULE_SECRET_CANARY" "$logdir/$s.log" | sed "s/$MOLECULE_SECRET_CANARY/<canary>/g" | head -n 20
+      grep -n -- "$MOLECULE_SECRET_CANARY" "$logdir/$s.log" "$logdir/$s.ansible.log" 2>/dev/null | sed "s/$MOLECULE_SECRET_CANARY/<canary>/g" | head -n 20
     } >"$logdir/$s.leak"
     result=FAILED
   fi
@@ -101,7 +105,30 @@ if [ -z "${ANSIBALLZ_PAYLOAD_DIR:-}" ]; then
   export ANSIBALLZ_PAYLOAD_DIR="$PWD/build/ansiballz-payload-molecule"
 fi
 export PYTHONPATH="$PWD/scripts/ansiballz_payload${PYTHONPATH:+:$PYTHONPATH}"
-for s in "${scenarios[@]}"; do rm -f "$logdir/$s.result" "$logdir/$s.leak" "$logdir/$s".cpu-*; done
+# Seconds per ansible-playbook run of a scenario (one per Molecule step:
+# destroy, create, prepare, converge, idempotence, side_effect, verify,
+# destroy), in order, each named by its first play, from the times ansible
+# writes to its log (ANSIBLE_LOG_PATH; a run lasts from its first line to its
+# last).
+playbook_times() {
+  [ -f "$1" ] || return 0
+  awk '/^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9],[0-9]+ p=[0-9]+ / {
+         split($2, t, /[:,]/); now = t[1] * 3600 + t[2] * 60 + t[3]; pid = $3
+         if (!(pid in first)) { order[n++] = pid; first[pid] = now; name[pid] = "" }
+         last[pid] = now
+         if (name[pid] == "" && match($0, /PLAY \[[^]]*\]/)) name[pid] = substr($0, RSTART + 6, RLENGTH - 7)
+       }
+       END {
+         for (i = 0; i < n; i++) {
+           pid = order[i]; if (name[pid] == "") continue
+           d = last[pid] - first[pid]; if (d < 0) d += 86400
+           printf " | %s %d", substr(name[pid], 1, 24), d
+         }
+         print ""
+       }' "$1"
+}
+
+for s in "${scenarios[@]}"; do rm -f "$logdir/$s.ansible.log" "$logdir/$s.result" "$logdir/$s.leak" "$logdir/$s".cpu-*; done
 # The containers share apt's package lists (molecule/_shared/create.yml):
 # fetch them once, before any scenario starts.
 scripts/apt-lists.sh
@@ -144,6 +171,7 @@ for s in "${scenarios[@]}"; do
   cpu_containers_all=$((cpu_containers_all + cpu_containers))
   printf 'molecule %-24s %s in %ss  CPU-s: controller %s, containers %s\n' "$s" "$result" "$seconds" \
     "${cpu_controller:-0}" "$cpu_containers"
+  printf '  playbooks (s)%s\n' "$(playbook_times "$logdir/$s.ansible.log")"
 done
 printf 'molecule CPU-s, all scenarios: controller %s, containers %s\n' "$cpu_controller_all" "$cpu_containers_all"
 if [ "$failed" -gt 0 ]; then
