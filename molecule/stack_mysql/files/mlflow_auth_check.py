@@ -5,6 +5,9 @@ seconds):
 
     python mlflow_auth_check.py < settings.json
 
+(with molecule/_shared/files/mlflow_auth_client.py next to it: the client as
+each user).
+
 settings (standard input, it holds passwords): url (through nginx), ca (the
 CA file the client trusts), socket and public_name (MLflow's Unix socket and
 the name it serves), admin (the admin's name), passwords {user: password}
@@ -17,42 +20,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import sys
 import uuid
 
-# No retries: a 401 or 403 must show as it is, at once.
-os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from mlflow.utils.rest_utils import MlflowHostCreds, http_request  # noqa: E402
+# Turns MLflow's retries off before MLflow is imported; copied next to this file.
+from mlflow_auth_client import AuthClient, log_small_run, read_experiment
 
 settings = json.load(sys.stdin)
-URL, ADMIN, PASSWORDS = settings["url"], settings["admin"], settings["passwords"]
-os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"] = settings["ca"]
-
-
-def login(user: str, password: str | None = None) -> MlflowClient:
-    """The MLflow client as `user` (it reads the credentials from the environment at every request)."""
-    os.environ["MLFLOW_TRACKING_USERNAME"] = user
-    os.environ["MLFLOW_TRACKING_PASSWORD"] = PASSWORDS[user] if password is None else password
-    return MlflowClient(URL)
-
-
-def status(user: str, action, password: str | None = None) -> int:
-    """200 when `action(client)` succeeds as `user`, else the HTTP status of the refusal."""
-    try:
-        action(login(user, password))
-        return 200
-    except MlflowException as err:
-        return err.get_http_status_code()
-
-
-def rest(user: str, method: str, endpoint: str, **kwargs):
-    creds = MlflowHostCreds(URL, username=user, password=PASSWORDS[user], server_cert_path=settings["ca"])
-    return http_request(creds, endpoint, method, max_retries=0, **kwargs)
+ADMIN, PASSWORDS = settings["admin"], settings["passwords"]
+auth = AuthClient(settings["url"], PASSWORDS, ca=settings["ca"])
+status, rest = auth.status, auth.rest
 
 
 def on_socket(method: str, path: str, host: str, headers=()) -> int:
@@ -73,25 +51,22 @@ def on_socket(method: str, path: str, host: str, headers=()) -> int:
     return int(data.split(b" ", 2)[1])
 
 
-experiment_id = login(ADMIN).get_experiment_by_name(settings["experiment"]).experiment_id
+experiment_id = auth.login(ADMIN).get_experiment_by_name(settings["experiment"]).experiment_id
 matrix: dict[str, int] = {}
 
 
-def log_small_run(client: MlflowClient) -> None:
-    run = client.create_run(experiment_id)
-    client.log_metric(run.info.run_id, "m", 1.0)
-    client.set_terminated(run.info.run_id)
+def log_to_a(client) -> None:
+    log_small_run(client, experiment_id)
 
 
-def read_experiment(client: MlflowClient) -> None:
-    client.get_experiment(experiment_id)
-    client.search_runs([experiment_id], max_results=5)
+def read_a(client) -> None:
+    read_experiment(client, experiment_id)
 
 
-matrix["reader reads A"] = status("reader", read_experiment)
-matrix["reader logs to A"] = status("reader", log_small_run)
-matrix["reader wrong password"] = status("reader", read_experiment, password="not-the-readers-password-0")
-matrix["nobody"] = status("nobody-" + uuid.uuid4().hex[:6], read_experiment, password="not-a-password-00000")
+matrix["reader reads A"] = status("reader", read_a)
+matrix["reader logs to A"] = status("reader", log_to_a)
+matrix["reader wrong password"] = status("reader", read_a, password="not-the-readers-password-0")
+matrix["nobody"] = status("nobody-" + uuid.uuid4().hex[:6], read_a, password="not-a-password-00000")
 matrix["reader reads the admin's grants"] = rest(
     "reader", "GET", "/api/3.0/mlflow/users/permissions/list", params={"username": ADMIN}).status_code
 
@@ -106,10 +81,10 @@ matrix["admin creates a user"] = rest(
     ADMIN, "POST", "/api/2.0/mlflow/users/create", json={"username": temp, "password": PASSWORDS[temp]}).status_code
 matrix["admin grants EDIT on A"] = rest(ADMIN, "POST", "/api/3.0/mlflow/users/permissions/grant", json={
     "username": temp, "resource_type": "experiment", "resource_id": experiment_id, "permission": "EDIT"}).status_code
-matrix["new user logs to A"] = status(temp, log_small_run)
+matrix["new user logs to A"] = status(temp, log_to_a)
 matrix["admin deletes the user"] = rest(
     ADMIN, "DELETE", "/api/2.0/mlflow/users/delete", json={"username": temp}).status_code
-matrix["deleted user"] = status(temp, read_experiment)
+matrix["deleted user"] = status(temp, read_a)
 
 # Straight to MLflow on its socket: the admin's login passes, the Host check
 # and the assistant's refusal of a forged local address still hold.
