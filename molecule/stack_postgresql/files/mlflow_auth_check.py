@@ -4,6 +4,9 @@ MLflow client through the host's nginx (server_auth mlflow), in one process
 
     python mlflow_auth_check.py < settings.json
 
+(with molecule/_shared/files/mlflow_auth_client.py next to it: the client as
+each user).
+
 settings (standard input, it holds passwords): url, passwords {user: password}
 (admin, alice, trainer, bob, carol, ops), experiment and registered_model (the
 names server_auth_grants grants), admin (the admin's name), and optionally
@@ -27,43 +30,20 @@ import sys
 import tempfile
 import uuid
 
-# No retries: a 401, 403 or 429 must show as it is, at once.
-os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+# Turns MLflow's retries off (a 401, 403 or 429 must show as it is, at once)
+# before MLflow is imported; copied next to this file.
+from mlflow_auth_client import AuthClient, log_small_run, read_experiment
 
-import mlflow  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from mlflow.utils.rest_utils import MlflowHostCreds, http_request  # noqa: E402
+import mlflow
+from mlflow.tracking import MlflowClient
 
 settings = json.load(sys.stdin)
 URL = settings["url"]
-PASSWORDS = settings["passwords"]
 ADMIN = settings["admin"]
 WORKDIR = tempfile.mkdtemp(dir="/var/tmp")
 mlflow.set_tracking_uri(URL)
-
-
-def login(user: str, password: str | None = None) -> MlflowClient:
-    """The MLflow client as `user` (the client reads the credentials from the
-    environment at every request)."""
-    os.environ["MLFLOW_TRACKING_USERNAME"] = user
-    os.environ["MLFLOW_TRACKING_PASSWORD"] = PASSWORDS[user] if password is None else password
-    return MlflowClient(URL)
-
-
-def status(user: str, action, password: str | None = None) -> int:
-    """200 when `action(client)` succeeds as `user`, else the HTTP status of
-    MLflow's (or nginx's) refusal."""
-    try:
-        action(login(user, password))
-        return 200
-    except MlflowException as err:
-        return err.get_http_status_code()
-
-
-def rest(user: str, method: str, endpoint: str, **kwargs):
-    creds = MlflowHostCreds(URL, username=user, password=PASSWORDS[user])
-    return http_request(creds, endpoint, method, max_retries=0, **kwargs)
+auth = AuthClient(URL, settings["passwords"])
+login, status, rest = auth.login, auth.status, auth.rest
 
 
 def sha256(path: str) -> str:
@@ -77,27 +57,23 @@ matrix: dict[str, int] = {}
 out: dict = {}
 
 
-def log_small_run(client: MlflowClient) -> None:
-    run = client.create_run(experiment_id)
-    client.log_param(run.info.run_id, "p", "1")
-    client.log_metric(run.info.run_id, "m", 1.0)
-    client.set_terminated(run.info.run_id)
+def log_to_a(client: MlflowClient) -> None:
+    log_small_run(client, experiment_id)
 
 
-def read_experiment(client: MlflowClient) -> None:
-    client.get_experiment(experiment_id)
-    client.search_runs([experiment_id], max_results=5)
+def read_a(client: MlflowClient) -> None:
+    read_experiment(client, experiment_id)
 
 
-matrix["alice reads A"] = status("alice", read_experiment)
+matrix["alice reads A"] = status("alice", read_a)
 matrix["alice reads A by name"] = status("alice", lambda c: c.get_experiment_by_name(settings["experiment"]))
-matrix["alice logs to A"] = status("alice", log_small_run)
-matrix["carol reads A"] = status("carol", read_experiment)
-matrix["trainer logs to A"] = status("trainer", log_small_run)
-matrix["bob reads A"] = status("bob", read_experiment)
-matrix["bob logs to A"] = status("bob", log_small_run)
-matrix["alice wrong password"] = status("alice", read_experiment, password="not-alices-password-0000")
-matrix["nobody"] = status("nobody-" + uuid.uuid4().hex[:6], read_experiment, password="not-a-password-00000")
+matrix["alice logs to A"] = status("alice", log_to_a)
+matrix["carol reads A"] = status("carol", read_a)
+matrix["trainer logs to A"] = status("trainer", log_to_a)
+matrix["bob reads A"] = status("bob", read_a)
+matrix["bob logs to A"] = status("bob", log_to_a)
+matrix["alice wrong password"] = status("alice", read_a, password="not-alices-password-0000")
+matrix["nobody"] = status("nobody-" + uuid.uuid4().hex[:6], read_a, password="not-a-password-00000")
 matrix["trainer edits the model"] = status(
     "trainer", lambda c: c.set_registered_model_tag(model, "checked-by", "trainer"))
 matrix["alice reads the model"] = status("alice", lambda c: c.get_registered_model(model))
