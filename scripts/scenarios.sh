@@ -5,7 +5,7 @@
 # not named below follow in alphabetical order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-first=(stack_postgresql stack clients stack_mysql existing_vm nginx_proxy server_tmux
+first=(stack_postgresql clients stack_mysql existing_vm stack nginx_proxy server_tmux
   service)
 declare -A listed=()
 for s in "${first[@]}"; do
