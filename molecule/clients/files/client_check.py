@@ -1,19 +1,22 @@
 """Run on a client as root (the system's python3):
 
-    client_check.py '{"user": "ana", "no_credentials_user": "carol", "experiment": "...", "sets": [...],
+    client_check.py '{"users": [{"user": "ana", "env_manager": "local", "sets": [...]}, ...],
+                      "no_credentials_user": "carol", "experiment": "...",
                       "tensorboard": {"logdir": "/srv/tensorboard", "tag": "loss", "values": [...]}}'
 
-Everything a client host must show, in one process: the login shell of the
-OS user has the tracking settings (and no password in its environment, no
-insecure flag); the user's ~/.mlflow/credentials is 0600 and theirs; the
-driver (examples/run_many.py, mlflow.projects.run with synchronous=False)
-run as that user from a login shell finishes every run; the user without
-credentials gets 401 and has no credentials file. With "tensorboard": the
-user writes a TensorBoard event file with one scalar per step into a new run
-directory of the shared log disk (before the driver, so that TensorBoard
-finds it meanwhile), and after the driver TensorBoard on the server answers,
-through nginx, 401 without credentials and the values written with the
-user's credentials. Prints one JSON object."""
+Everything a client host must show, in one process, for each OS user of
+"users" (at the same time, one thread each): the user's login shell has the
+tracking settings (and no password in its environment, no insecure flag);
+the user's ~/.mlflow/credentials is 0600 and theirs; the driver
+(examples/run_many.py, mlflow.projects.run with synchronous=False, the
+user's env_manager) run as that user from a login shell finishes every run.
+With "tensorboard": the user writes a TensorBoard event file with one scalar
+per step into a new run directory of the shared log disk (before the
+driver, so that TensorBoard finds it meanwhile), and after the driver
+TensorBoard on the server answers, through nginx, 401 without credentials
+and the values written with the user's credentials. Once per host: the user
+without credentials gets 401 and has no credentials file. Prints one JSON
+object: {"users": {user: {...}}, "no_credentials_file", "no_credentials_probe"}."""
 import base64
 import configparser
 import json
@@ -29,6 +32,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 DRIVER = "/opt/mlops-examples/run_many.py"
 PROBE = """
@@ -99,32 +103,30 @@ def file_state(path):
     return {"mode": oct(stat.S_IMODE(info.st_mode)), "owner": pwd.getpwuid(info.st_uid).pw_name}
 
 
-def main():
-    config = json.loads(sys.argv[1])
-    user, nocred = config["user"], config["no_credentials_user"]
+def user_check(user, config):
+    """One OS user's settings, credentials file, TensorBoard event file, driver runs and TensorBoard answers."""
     out = {}
-    env = login_shell(user, "env")
+    env = login_shell(user["user"], "env")
     settings = dict(line.split("=", 1) for line in env.stdout.splitlines() if "=" in line)
     out["env"] = {k: v for k, v in settings.items() if k.startswith("MLFLOW_")}
-    home = pwd.getpwnam(user).pw_dir
+    home = pwd.getpwnam(user["user"]).pw_dir
     out["mlflow_dir"] = file_state(home + "/.mlflow")
     out["credentials"] = file_state(home + "/.mlflow/credentials")
-    out["no_credentials_file"] = file_state(pwd.getpwnam(nocred).pw_dir + "/.mlflow/credentials")
-    tensorboard = config.get("tensorboard")
+    tensorboard = dict(config["tensorboard"]) if config.get("tensorboard") else None
     if tensorboard:
         # A new run directory per check: a second verify finds only its own.
-        tensorboard["run"] = f"{socket.gethostname()}-{user}-{int(time.time())}"
-        written = login_shell(user, "python -c " + shlex.quote(WRITER) + " " + " ".join(
+        tensorboard["run"] = f"{socket.gethostname()}-{user['user']}-{int(time.time())}"
+        written = login_shell(user["user"], "python -c " + shlex.quote(WRITER) + " " + " ".join(
             shlex.quote(str(a)) for a in [tensorboard["logdir"] + "/" + tensorboard["run"], tensorboard["tag"],
                                           *tensorboard["values"]]))
         tensorboard["written"] = (written.stdout + written.stderr).strip()[-400:]
-    sets = " ".join("--set " + ",".join(f"{k}={v}" for k, v in params.items()) for params in config["sets"])
+    sets = " ".join("--set " + ",".join(f"{k}={v}" for k, v in params.items()) for params in user["sets"])
     # env_manager uv: MLflow builds the project's environment with the uv of
     # the user's PATH (the role's wrapper) on the first run, from the index.
-    env_manager = config.get("env_manager", "local")
-    out["uv_command"] = login_shell(user, "command -v uv").stdout.strip()
-    driver = login_shell(user, f"python {DRIVER} --experiment {config['experiment']} --env-manager {env_manager} {sets}",
-                         timeout=1500)
+    env_manager = user.get("env_manager", "local")
+    out["uv_command"] = login_shell(user["user"], "command -v uv").stdout.strip()
+    driver = login_shell(user["user"], f"python {DRIVER} --experiment {config['experiment']} "
+                                       f"--env-manager {env_manager} {sets}", timeout=1500)
     envs = os.path.join(home, ".mlflow", "envs")
     out["envs"] = sorted(os.listdir(envs)) if os.path.isdir(envs) else []
     out["driver_rc"] = driver.returncode
@@ -132,10 +134,22 @@ def main():
     out["runs"] = [json.loads(line) for line in driver.stdout.splitlines() if line.startswith('{"run_id"')]
     if driver.returncode != 0:
         out["driver_stderr"] = driver.stderr[-3000:]
+    if tensorboard:
+        out["tensorboard"] = tensorboard_check(tensorboard, home, settings)
+    return out
+
+
+def main():
+    config = json.loads(sys.argv[1])
+    nocred = config["no_credentials_user"]
+    out = {}
+    # The users' drivers at the same time, as on a shared training machine.
+    with ThreadPoolExecutor(max_workers=len(config["users"])) as pool:
+        results = list(pool.map(lambda user: user_check(user, config), config["users"]))
+    out["users"] = {user["user"]: result for user, result in zip(config["users"], results)}
+    out["no_credentials_file"] = file_state(pwd.getpwnam(nocred).pw_dir + "/.mlflow/credentials")
     probe = login_shell(nocred, "python -c " + shlex.quote(PROBE))
     out["no_credentials_probe"] = (probe.stdout + probe.stderr).strip()[-400:]
-    if tensorboard:
-        out["tensorboard"] = tensorboard_check(tensorboard, user, home, settings)
     print(json.dumps(out))
 
 
@@ -149,7 +163,7 @@ def get(url, context, auth=None):
         return error.code, error.read().decode("utf-8", "replace")[:300]
 
 
-def tensorboard_check(config, user, home, settings):
+def tensorboard_check(config, home, settings):
     """Through nginx, as the server's users reach TensorBoard: 401 without
     credentials; the written values with the user's (polled: TensorBoard
     scans the log directory every few seconds)."""
