@@ -82,8 +82,15 @@ if _FAST_POLL:
     time.sleep = _sleep
 
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 # Test runs: the shared AnsiballZ payload cache of the run (scripts/ansiballz_payload), when the runner made one.
 if os.environ.get("ANSIBALLZ_PAYLOAD_DIR"):
-    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                 "scripts", "ansiballz_payload"))
+    sys.path.append(os.path.join(_ROOT, "scripts", "ansiballz_payload"))
     import ansiballz_payload  # noqa: E402,F401
+
+# And the bytecode cache of the modules this machine runs (molecule/_shared/files/ansiballz_pyc), when the runner
+# named one: PYTHONPATH is this directory alone here, so the runner's sitecustomize that loads it is not read.
+if os.environ.get("ANSIBALLZ_PYC_DIR"):
+    sys.path.append(os.path.join(_ROOT, "molecule", "_shared", "files", "ansiballz_pyc"))
+    import ansiballz_pyc  # noqa: E402,F401
