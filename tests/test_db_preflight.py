@@ -109,8 +109,13 @@ def test_no_engine_does_nothing(run_role, role):
     assert "changed=0" in result.output, result.output
 
 
-def test_good_client_input_passes_preflight(run_role):
-    result = run_role("db_client", CLIENT_OK, facts=DEBIAN_FACTS)
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"db_client_ssl_ca_url": "https://stack-s3.example.org:14443/db-ca.pem", "db_client_ssl_ca": "/etc/mlflow/db-ca.pem"}],
+    ids=["plain", "ssl_ca_url"],
+)
+def test_good_client_input_passes_preflight(run_role, extra):
+    result = run_role("db_client", dict(CLIENT_OK, **extra), facts=DEBIAN_FACTS)
     # The preflight only (run_role): it passed.
     assert result.rc == 0, result.output
     assert "s3cret" not in result.output
