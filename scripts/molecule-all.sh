@@ -128,6 +128,24 @@ playbook_times() {
        }' "$1"
 }
 
+# The failure that ended a scenario, on one line (at most 600 characters):
+# the task and the first lines of its "fatal:" message, from the last
+# ansible-playbook run whose recap counts a failed host (failures that a task
+# expects, ignored or rescued, do not count there). The table's end shows it,
+# so that a run's last lines say why a scenario failed.
+failure_reason() {
+  awk '
+    # The message first: the assertion and the other fields come after it.
+    function show(   i) { i = index(body, " msg: "); print head (i ? substr(body, i) : body) }
+    /^TASK \[/ { task = $0; sub(/ \**$/, "", task) }
+    /^(fatal|failed): \[/ { head = task " " $0; body = ""; grab = 12; next }
+    grab > 0 && /^[ \t]/ { line = $0; gsub(/^[ \t]+/, "", line); body = body " " line; grab--; next }
+    { grab = 0 }
+    /^[^ ]+ +: ok=[0-9]+ .* failed=[1-9]/ && head != "" { show(); found = 1; exit }
+    END { if (!found && head != "") show() }
+  ' "$1" | sed "s/$MOLECULE_SECRET_CANARY/<canary>/g" | cut -c1-600
+}
+
 for s in "${scenarios[@]}"; do rm -f "$logdir/$s.ansible.log" "$logdir/$s.result" "$logdir/$s.leak" "$logdir/$s".cpu-*; done
 # The containers share apt's package lists (molecule/_shared/create.yml):
 # fetch them once, before any scenario starts.
@@ -175,6 +193,13 @@ for s in "${scenarios[@]}"; do
 done
 printf 'molecule CPU-s, all scenarios: controller %s, containers %s\n' "$cpu_controller_all" "$cpu_containers_all"
 if [ "$failed" -gt 0 ]; then
+  for s in "${failed_names[@]}"; do
+    if [ -f "$logdir/$s.leak" ]; then
+      echo "failed scenario $s: a secret (the canary value) appears in its output"
+    else
+      echo "failed scenario $s: $(failure_reason "$logdir/$s.log")"
+    fi
+  done
   echo "failed scenarios: ${failed_names[*]}"
 fi
 echo "molecule: $passed passed, $failed failed"

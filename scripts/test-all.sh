@@ -75,5 +75,5 @@ printf '%-34s %6s  (%d min %02d s; budget 30 min)\n' "make test, total" "$((end 
 printf '%-34s %5s%%  (%d cores; iowait counts as idle)\n' "CPU busy over the run" \
   "$((cpu_all > 0 ? 100 * cpu_busy / cpu_all : 0))" "$(nproc)"
 echo "==== Molecule (each scenario's own time and CPU-seconds; up to ${MOLECULE_JOBS:-2} at a time) ===="
-grep -E '^(molecule [a-z0-9_]+ +(PASSED|FAILED) in|  playbooks \(s\)|molecule CPU-s, all scenarios:|failed scenarios:|molecule: [0-9]+ passed, [0-9]+ failed$)' "$molecule_log"
+grep -E '^(molecule [a-z0-9_]+ +(PASSED|FAILED) in|  playbooks \(s\)|molecule CPU-s, all scenarios:|failed scenarios?[ :]|molecule: [0-9]+ passed, [0-9]+ failed$)' "$molecule_log"
 [ "$lint_rc" -eq 0 ] && [ "$pytest_rc" -eq 0 ] && [ "$molecule_rc" -eq 0 ]

@@ -51,6 +51,11 @@ from pathlib import Path
 
 import pytest
 
+# MLflow's client telemetry off in this process and the ones it starts (the
+# tests that use MLflow's client): offline, its thread unsets a variable while
+# requests reads the environment, a KeyError at random.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 

@@ -9,8 +9,12 @@ import sys
 import tempfile
 import time
 
-import mlflow
-from mlflow.tracking import MlflowClient
+# Before MLflow is imported: its client telemetry off (offline, its thread unsets a
+# variable while requests reads the environment: a KeyError at random).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
 
 
 def digest(path: str) -> str:

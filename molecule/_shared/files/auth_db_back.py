@@ -8,11 +8,16 @@ auth configuration (MLFLOW_AUTH_CONFIG_PATH), never from a command line.
 
 Prints the revision before and after."""
 import configparser
+import os
 
-import sqlalchemy
-from alembic import command
-from alembic.migration import MigrationContext
-from mlflow.server.auth.db.utils import _get_alembic_config
+# Before MLflow is imported: its client telemetry off (offline, its thread unsets a
+# variable while requests reads the environment: a KeyError at random).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import sqlalchemy  # noqa: E402
+from alembic import command  # noqa: E402
+from alembic.migration import MigrationContext  # noqa: E402
+from mlflow.server.auth.db.utils import _get_alembic_config  # noqa: E402
 
 CONFIG = "/etc/mlops-mlflow/auth/basic_auth.ini"
 

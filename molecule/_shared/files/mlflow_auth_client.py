@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 
-# Before MLflow reads its environment.
+# Before MLflow reads its environment (telemetry off: offline, its thread unsets a
+# variable while requests reads the environment, a KeyError at random).
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402

@@ -24,6 +24,7 @@ import uuid
 
 # Before MLflow is imported: the decorator's trace is sent before it returns.
 os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402

@@ -43,6 +43,9 @@ esac
 
 [[ $(systemctl is-enabled mlflow-db-offsite.timer) == enabled ]] || fail "mlflow-db-offsite.timer is not enabled"
 [[ $(systemctl is-active mlflow-db-offsite.timer) == active ]] || fail "mlflow-db-offsite.timer is not active"
+# MLflow's client telemetry off (offline, its thread unsets a variable while the uploader reads the environment).
+[[ " $(systemctl show --property=Environment --value mlflow-db-offsite.service) " == *" MLFLOW_DISABLE_TELEMETRY=true "* ]] ||
+  fail "MLflow's telemetry is not off in mlflow-db-offsite.service's environment"
 
 since=$(date '+%Y-%m-%d %H:%M:%S')
 for pass in 1 2; do

@@ -15,7 +15,11 @@ import subprocess
 import sys
 import tempfile
 
-from mlflow.tracking import MlflowClient
+# Before MLflow is imported: its client telemetry off (offline, its thread unsets a
+# variable while requests reads the environment: a KeyError at random).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from mlflow.tracking import MlflowClient  # noqa: E402
 
 FROM = sys.argv[1]
 out = {}

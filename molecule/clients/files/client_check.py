@@ -36,7 +36,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 DRIVER = "/opt/mlops-examples/run_many.py"
 PROBE = """
-from mlflow.tracking import MlflowClient
+# Before MLflow is imported: its client telemetry off (offline, its thread unsets a
+# variable while requests reads the environment: a KeyError at random).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from mlflow.tracking import MlflowClient  # noqa: E402
 try:
     MlflowClient().search_experiments(max_results=1)
     print("ANSWERED")

@@ -39,7 +39,11 @@ import time
 import urllib.parse
 import urllib.request
 
-from mlflow.tracking import MlflowClient
+# Before MLflow is imported: its client telemetry off (offline, its thread unsets a
+# variable while requests reads the environment: a KeyError at random).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from mlflow.tracking import MlflowClient  # noqa: E402
 
 # nginx's combined format: addr - user [time] "request" status ...
 LOG = re.compile(r'^(\S+) - (\S+) \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) ')
@@ -287,10 +291,23 @@ def canary_check(client, access_log, unit, user, experiment, api, messages, time
                              capture_output=True, text=True, check=False).stdout
     if password in unit_text + journal:
         problems.append("canary: the password is in its units or journal")
+    if not telemetry_off(unit):
+        problems.append(f"canary: MLflow's telemetry is not off in {unit}'s environment")
     return {"problems": problems, "messages": got, "unit": unit_text, "journal": journal.splitlines()[-40:]}
 
 
-def store_uri(env_file, name="MLFLOW_BACKEND_STORE_URI"):
+def telemetry_off(unit):
+    """MLflow's client telemetry is off in a unit's environment (its Environment= or its env file of
+    mlops.mlflow.service): offline, MLflow's telemetry thread unsets a variable while requests reads
+    the environment, and the unit fails at random with a KeyError."""
+    shown = subprocess.run(["systemctl", "show", "--property=Environment", "--value", unit],
+                           capture_output=True, text=True, check=False).stdout.split()
+    env_file = f"/etc/mlops-mlflow/env/{unit}.env"
+    in_file = os.path.exists(env_file) and store_uri(env_file, "MLFLOW_DISABLE_TELEMETRY", None) == "true"
+    return "MLFLOW_DISABLE_TELEMETRY=true" in shown or in_file
+
+
+def store_uri(env_file, name="MLFLOW_BACKEND_STORE_URI", *default):
     """A value (MLFLOW_BACKEND_STORE_URI) of a service's env file (mlops.mlflow.service
     writes KEY="value" with \\ and " escaped)."""
     with open(env_file, encoding="utf-8") as stream:
@@ -298,6 +315,8 @@ def store_uri(env_file, name="MLFLOW_BACKEND_STORE_URI"):
             key, _, value = line.rstrip("\n").partition("=")
             if key == name:
                 return re.sub(r'\\(.)', r"\1", value[1:-1])
+    if default:
+        return default[0]
     raise SystemExit(f"no {name} in {env_file}")
 
 
@@ -354,6 +373,8 @@ def retention_check(client, artifacts, unit, days, env_file):
         problems.append("retention: the journal does not name the removed run")
     with open(f"/etc/systemd/system/{unit}.service", encoding="utf-8") as stream:
         unit_text = stream.read()
+    if not telemetry_off(unit):
+        problems.append(f"retention: MLflow's telemetry is not off in {unit}'s environment")
     return {"problems": problems, "journal": journal, "unit": unit_text, "runs": runs}
 
 

@@ -33,6 +33,7 @@ import urllib.request
 import uuid
 
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 from mlflow.utils.rest_utils import MlflowHostCreds, http_request  # noqa: E402
