@@ -36,11 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 DRIVER = "/opt/mlops-examples/run_many.py"
 PROBE = """
-# Before MLflow is imported: its client telemetry off (offline, its thread unsets a
-# variable while requests reads the environment: a KeyError at random).
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-from mlflow.tracking import MlflowClient  # noqa: E402
+from mlflow.tracking import MlflowClient
 try:
     MlflowClient().search_experiments(max_results=1)
     print("ANSWERED")
