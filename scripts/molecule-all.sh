@@ -134,7 +134,9 @@ playbook_times() {
 # expects, ignored or rescued, do not count there). The table's end shows it,
 # so that a run's last lines say why a scenario failed.
 failure_reason() {
-  awk '
+  local reason
+  # Without colours and without Molecule's frame ("  │ ") where a terminal had them.
+  reason=$(sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^ *│ \{0,1\}//' "$1" | awk '
     # The message first: the assertion and the other fields come after it.
     function show(   i) { i = index(body, " msg: "); print head (i ? substr(body, i) : body) }
     /^TASK \[/ { task = $0; sub(/ \**$/, "", task) }
@@ -143,7 +145,10 @@ failure_reason() {
     { grab = 0 }
     /^[^ ]+ +: ok=[0-9]+ .* failed=[1-9]/ && head != "" { show(); found = 1; exit }
     END { if (!found && head != "") show() }
-  ' "$1" | sed "s/$MOLECULE_SECRET_CANARY/<canary>/g" | cut -c1-600
+  ')
+  # No task failed (a step of Molecule's own): its last error line.
+  [ -n "$reason" ] || reason=$(sed -e 's/\x1b\[[0-9;]*m//g' "$1" | grep -a -E 'CRITICAL|ERROR' | tail -n 1)
+  printf '%s\n' "${reason:-see $1}" | sed "s/$MOLECULE_SECRET_CANARY/<canary>/g" | cut -c1-600
 }
 
 for s in "${scenarios[@]}"; do rm -f "$logdir/$s.ansible.log" "$logdir/$s.result" "$logdir/$s.leak" "$logdir/$s".cpu-*; done
