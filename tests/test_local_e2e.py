@@ -219,7 +219,15 @@ def test_site_yml_switches_to_mlflow_auth(deployment):
     gets MLflow's 401; the auth database is SQLite beside the tracking store,
     MLflow's user's; a run again changes nothing."""
     tmp = deployment["tmp"]
+    # The same lock, one more extra ([auth]): the switch adds Flask-WTF and the rest of the extra and
+    # leaves the installed packages alone (a reinstall would put new files in place: new inodes).
+    mlflow_init = "/opt/mlflow/venv/lib/python3*/site-packages/mlflow/__init__.py"
+    before = _docker("exec", NAME, "sh", "-c", f"stat -c %i {mlflow_init}")
+    assert before.returncode == 0 and before.stdout.strip(), before.stderr
     switched = _playbook("playbooks/site.yml", deployment["extra"], "-e", "server_auth=mlflow")
+    after = _docker("exec", NAME, "sh", "-c", f"stat -c %i {mlflow_init} && /opt/mlflow/venv/bin/python -c 'import flask_wtf'")
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip() == before.stdout.strip(), "the switch reinstalled MLflow's packages"
     admin_file = tmp / "local" / "mlflow-admin.env"
     assert oct(admin_file.stat().st_mode & 0o777) == "0o600"
     admin = dict(word.split("=", 1) for word in shlex.split(admin_file.read_text()))
