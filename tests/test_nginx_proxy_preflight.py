@@ -54,6 +54,7 @@ USERS = [{"name": "mlflow", "password": "a-long-enough-test-password"}]
         ({"nginx_proxy_blocked_locations": ["ajax-api/3.0/jobs"]}, "nginx_proxy_blocked_locations must be path prefixes"),
         ({"nginx_proxy_site_name": "../default"}, "got nginx_proxy_site_name='../default'"),
         ({"nginx_proxy_auth_realm": 'My "MLflow"'}, "nginx_proxy_auth_realm plain text"),
+        ({"nginx_proxy_auth_realm": "My\\MLflow"}, "nginx_proxy_auth_realm plain text"),
         ({"nginx_proxy_acme_webroot": "/usr/share/nginx"}, "not a system directory (/, /etc, /usr"),
     ],
 )
